@@ -1,0 +1,3 @@
+from voice_skill.cli import main
+
+raise SystemExit(main())

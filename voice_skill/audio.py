@@ -1,0 +1,330 @@
+"""Audio at the edges: a WAV file or a microphone in, a speaker out, the chime.
+
+Every source yields AudioChunk objects of 16 kHz mono int16 PCM, whatever the file or the
+device delivers (other rates are resampled with soxr, channels are mixed down). Nothing
+here writes audio anywhere but to the output device.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from voice_skill.errors import UserError
+from voice_skill.recognizers.base import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+CHUNK_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    pcm: bytes  # signed 16-bit little-endian, mono
+    rate: int
+    start: float  # seconds into the stream
+
+
+class AudioSource(Protocol):
+    def chunks(self) -> Iterator[AudioChunk]: ...
+
+    def close(self) -> None: ...
+
+
+def to_int16_mono(block: np.ndarray) -> np.ndarray:
+    """float32 frames x channels (or 1-D) -> int16 mono."""
+    if block.ndim == 2:
+        block = block.mean(axis=1)
+    return (np.clip(block, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+class WavSource:
+    """Reads a sound file of any rate and channel count as 16 kHz mono, as fast as asked."""
+
+    def __init__(self, path: Path, chunk_seconds: float = CHUNK_SECONDS):
+        import soundfile
+
+        self.path = Path(path)
+        self._chunk_seconds = chunk_seconds
+        try:
+            self._file = soundfile.SoundFile(str(self.path))
+        except FileNotFoundError:
+            raise UserError(f"--input {self.path}: no such file") from None
+        except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+            detail = getattr(exc, "error_string", None) or str(exc)
+            raise UserError(f"--input {self.path}: not a readable WAV file ({detail}); convert it with 'sox IN -r 16000 -c 1 OUT.wav'") from None
+        if self._file.frames == 0:
+            self._file.close()
+            raise UserError(f"--input {self.path}: the file holds no audio; record or generate a non-empty WAV file")
+        self.rate = self._file.samplerate
+        self.channels = self._file.channels
+        self.duration = self._file.frames / self.rate
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        import soundfile
+        import soxr
+
+        resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32") if self.rate != SAMPLE_RATE else None
+        block_frames = max(1, int(self.rate * self._chunk_seconds))
+        emitted = 0
+        try:
+            while True:
+                block = self._file.read(block_frames, dtype="float32", always_2d=True)
+                last = len(block) < block_frames
+                mono = block.mean(axis=1).astype(np.float32)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                if len(mono):
+                    pcm = to_int16_mono(mono).tobytes()
+                    yield AudioChunk(pcm, SAMPLE_RATE, emitted / SAMPLE_RATE)
+                    emitted += len(pcm) // 2
+                if last:
+                    return
+        except (soundfile.LibsndfileError, RuntimeError) as exc:
+            raise UserError(f"--input {self.path}: the file is damaged after {emitted / SAMPLE_RATE:.1f} s ({exc}); re-export it") from None
+        finally:
+            self._file.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# ---------------------------------------------------------------- devices
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except OSError as exc:  # PortAudio library missing
+        raise UserError(f"PortAudio is not installed ({exc}); install it with 'apt-get install libportaudio2'") from None
+    return sounddevice
+
+
+def list_devices() -> list[dict]:
+    sd = _sounddevice()
+    return [dict(d, index=i) for i, d in enumerate(sd.query_devices())]
+
+
+def resolve_device(spec: str | int | None, kind: str) -> int | None:
+    """A device index from a name (substring, case-insensitive) or an index; None = default."""
+    if spec is None or spec == "":
+        return None
+    option = f"--{kind}-device"
+    channels_key = "max_input_channels" if kind == "input" else "max_output_channels"
+    devices = list_devices()
+    if isinstance(spec, int) or str(spec).strip().isdigit():
+        index = int(spec)
+        if index >= len(devices) or devices[index][channels_key] < 1:
+            raise UserError(f"{option} {spec}: no {kind} device with that index; run 'voice-skill devices' to list them")
+        return index
+    wanted = str(spec).lower()
+    matches = [d for d in devices if d[channels_key] > 0 and wanted in d["name"].lower()]
+    exact = [d for d in matches if d["name"].lower() == wanted]
+    if exact:
+        return exact[0]["index"]
+    if not matches:
+        raise UserError(f"{option} {spec!r}: no {kind} device by that name; run 'voice-skill devices' to list them")
+    return matches[0]["index"]
+
+
+class Microphone:
+    """A live PortAudio input stream, captured at a rate the device supports, as 16 kHz chunks.
+
+    The PortAudio callback only copies into a bounded queue; when the consumer falls behind,
+    blocks are dropped and counted (overflows), never fatal.
+    """
+
+    def __init__(self, device: int | None = None, chunk_seconds: float = CHUNK_SECONDS, queue_seconds: float = 5.0):
+        self._sd = _sounddevice()
+        self._device = device
+        self._chunk_seconds = chunk_seconds
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(2, int(queue_seconds / chunk_seconds)))
+        self.overflows = 0
+        self.dropped_blocks = 0
+        self._stream = None
+        self._closed = threading.Event()
+        self.rate = self._pick_rate()
+
+    def _pick_rate(self) -> int:
+        sd = self._sd
+        try:
+            sd.check_input_settings(device=self._device, samplerate=SAMPLE_RATE, channels=1, dtype="int16")
+            return SAMPLE_RATE
+        except Exception:
+            pass
+        try:
+            info = sd.query_devices(self._device, "input")
+        except Exception as exc:
+            raise UserError(f"no usable microphone ({exc}); plug one in or choose one with --input-device (see 'voice-skill devices')") from None
+        rate = int(info["default_samplerate"])
+        try:
+            sd.check_input_settings(device=self._device, samplerate=rate, channels=1, dtype="int16")
+        except Exception as exc:
+            raise UserError(f"the microphone {info['name']!r} cannot be opened ({exc}); choose another with --input-device") from None
+        return rate
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        try:
+            self._queue.put_nowait(indata[:, 0].copy())
+        except queue.Full:
+            self.dropped_blocks += 1
+
+    def open(self) -> None:
+        try:
+            self._stream = self._sd.InputStream(
+                device=self._device,
+                samplerate=self.rate,
+                channels=1,
+                dtype="int16",
+                blocksize=int(self.rate * self._chunk_seconds),
+                callback=self._callback,
+            )
+            self._stream.start()
+        except Exception as exc:
+            raise UserError(f"cannot open the microphone ({exc}); check --input-device (see 'voice-skill devices')") from None
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        import soxr
+
+        if self._stream is None:
+            self.open()
+        resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="int16") if self.rate != SAMPLE_RATE else None
+        emitted = 0
+        while not self._closed.is_set():
+            try:
+                block = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stream is not None and not self._stream.active and not self._closed.is_set():
+                    raise DeviceLost("the microphone stream stopped")
+                continue
+            if block is None:
+                return
+            if resampler is not None:
+                block = resampler.resample_chunk(block)
+            if len(block):
+                yield AudioChunk(block.astype(np.int16).tobytes(), SAMPLE_RATE, emitted / SAMPLE_RATE)
+                emitted += len(block)
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception:
+                pass
+            self._stream = None
+
+
+class DeviceLost(Exception):
+    """A device stream failed while running."""
+
+
+# ---------------------------------------------------------------- output
+
+
+@dataclass(frozen=True)
+class Sound:
+    """Rendered audio ready for the speaker: int16 mono."""
+
+    samples: np.ndarray
+    rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.rate
+
+
+def chime(rate: int = 22050, volume: float = 0.5) -> Sound:
+    """A short soft two-note chime (a rising fifth), generated: no file needed."""
+    notes = [(659.25, 0.11), (987.77, 0.16)]
+    parts = []
+    for freq, seconds in notes:
+        t = np.arange(int(rate * seconds)) / rate
+        envelope = np.sin(np.pi * t / seconds) ** 2
+        tone = np.sin(2 * np.pi * freq * t) + 0.2 * np.sin(4 * np.pi * freq * t)
+        parts.append(tone * envelope)
+    wave = np.concatenate(parts) * 0.25 * max(0.0, min(1.0, volume))
+    return Sound((wave * 32767).astype(np.int16), rate)
+
+
+class Playback:
+    """One sound playing on the speaker, in its own thread; stop() cuts it short."""
+
+    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
+        self._thread = thread
+        self._stop = stop_event
+        self.error: Exception | None = None
+        self.completed = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+
+class Speaker:
+    """PortAudio output: plays Sound objects, one at a time, with the device under our control."""
+
+    def __init__(self, device: int | None = None):
+        self._sd = _sounddevice()
+        self._device = device
+        try:
+            info = self._sd.query_devices(device, "output")
+        except Exception as exc:
+            raise UserError(f"no usable speaker ({exc}); connect one, choose one with --output-device, or use --no-speak") from None
+        self.name = info["name"]
+
+    def play(self, sound: Sound) -> Playback:
+        stop = threading.Event()
+        playback: Playback
+
+        def run() -> None:
+            block = max(256, sound.rate // 20)
+            try:
+                with self._sd.OutputStream(device=self._device, samplerate=sound.rate, channels=1, dtype="int16") as stream:
+                    for start in range(0, len(sound.samples), block):
+                        if stop.is_set():
+                            return
+                        stream.write(sound.samples[start : start + block].reshape(-1, 1))
+                playback.completed = True
+            except Exception as exc:  # device gone mid-answer: reported, never fatal
+                playback.error = exc
+
+        thread = threading.Thread(target=run, name="speaker", daemon=True)
+        playback = Playback(thread, stop)
+        thread.start()
+        return playback
+
+    def play_and_wait(self, sound: Sound) -> Playback:
+        playback = self.play(sound)
+        playback.wait()
+        return playback
+
+
+def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

@@ -1,0 +1,294 @@
+"""Command line: voice-skill run | say | devices | model | phrases.
+
+Known problems (bad files, devices, models, configs) become one line on stderr and exit
+status 2; nothing else is printed for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from voice_skill import __version__
+from voice_skill.errors import UserError
+from voice_skill.settings import Settings, config_dir, load_settings, state_dir
+
+log = logging.getLogger("voice_skill")
+
+EXIT_BAD_INPUT = 2
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="settings file (default: ~/.config/voice-skill/config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (shows what was heard: private)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+
+def _add_voice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output-device", help="speaker: name (or part of it) or index, see 'voice-skill devices'")
+    parser.add_argument("--no-speak", action="store_true", help="print answers instead of speaking them")
+    parser.add_argument("--rate", type=int, help="speaking rate in words per minute (80-300)")
+    parser.add_argument("--volume", type=float, help="speaking volume, 0.0-1.0")
+    parser.add_argument("--voice", help="espeak-ng voice, for example gmw/en-us")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice-skill", description="An offline bedside voice skill: ask it for a question or a tip.")
+    parser.add_argument("--version", action="version", version=f"voice-skill {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="listen for the wake phrases and answer")
+    _add_common(run)
+    _add_voice(run)
+    run.add_argument("--input", type=Path, help="read audio from this WAV file instead of the microphone, then exit")
+    run.add_argument("--input-device", help="microphone: name (or part of it) or index")
+    run.add_argument("--engine", choices=["auto", "vosk", "pocketsphinx"], help="speech recognizer (default: auto)")
+    run.add_argument("--model", help="Vosk model folder")
+    run.add_argument("--triggers", type=Path, help="trigger phrases file (default: phrases/triggers.toml)")
+    run.add_argument("--json", action="store_true", help="one JSON object per line for each event")
+
+    say = commands.add_parser("say", help="speak one question or tip now")
+    _add_common(say)
+    _add_voice(say)
+    say.add_argument("kind", nargs="?", default="question", choices=["question", "tip"])
+
+    devices = commands.add_parser("devices", help="list microphones and speakers")
+    _add_common(devices)
+
+    model = commands.add_parser("model", help="manage Vosk models")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    download = model_commands.add_parser("download", help="download a Vosk model into the models folder")
+    _add_common(download)
+    download.add_argument("name", nargs="?", default=None, help="model name (default: vosk-model-small-en-us-0.15)")
+    download.add_argument("--dir", type=Path, help="where to put it (default: the user models folder)")
+
+    phrases = commands.add_parser("phrases", help="list or check the phrase packs")
+    phrase_commands = phrases.add_subparsers(dest="phrases_command", required=True)
+    listing = phrase_commands.add_parser("list", help="every enabled phrase with its id, kind, category and level")
+    _add_common(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per phrase")
+    check = phrase_commands.add_parser("check", help="validate phrase packs (default: all packs in use)")
+    _add_common(check)
+    check.add_argument("paths", nargs="*", type=Path, help="pack files or folders")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    audio = settings.audio
+    for name in ("input_device", "output_device"):
+        value = getattr(args, name, None)
+        if value is not None:
+            audio = replace(audio, **{name: value})
+    recognition = settings.recognition
+    for name in ("engine", "model"):
+        value = getattr(args, name, None)
+        if value is not None:
+            recognition = replace(recognition, **{name: value})
+    if getattr(args, "triggers", None) is not None:
+        recognition = replace(recognition, triggers=str(args.triggers))
+    speech = settings.speech
+    if getattr(args, "rate", None) is not None:
+        if not 80 <= args.rate <= 300:
+            raise UserError(f"--rate {args.rate}: use 80 to 300 words per minute")
+        speech = replace(speech, rate=args.rate)
+    if getattr(args, "volume", None) is not None:
+        if not 0.0 <= args.volume <= 1.0:
+            raise UserError(f"--volume {args.volume}: use a number from 0.0 to 1.0")
+        speech = replace(speech, volume=args.volume)
+    if getattr(args, "voice", None):
+        speech = replace(speech, voice=args.voice)
+    return replace(settings, audio=audio, recognition=recognition, speech=speech)
+
+
+def _phrase_dirs(settings: Settings) -> list[Path]:
+    from voice_skill.phrases import bundled_phrases_dir
+
+    dirs = [bundled_phrases_dir(), config_dir() / "phrases"]
+    if settings.content.phrases_dir:
+        extra = Path(settings.content.phrases_dir).expanduser()
+        if not extra.is_dir():
+            raise UserError(f"[content] phrases_dir {extra}: no such folder; create it or remove the setting")
+        dirs.append(extra)
+    return dirs
+
+
+def _content_filter(settings: Settings):
+    from voice_skill.phrases import ContentFilter
+
+    content = settings.content
+    return ContentFilter(
+        categories=frozenset(content.categories) if content.categories else None,
+        levels=frozenset(content.levels),
+        include=frozenset({"sexual"}) if content.sexual else frozenset(),
+    )
+
+
+def _phrase_bag(settings: Settings):
+    from voice_skill.phrases import PhraseBag, load_library
+
+    library = load_library(_phrase_dirs(settings))
+    return PhraseBag(library, state_dir() / "phrase-bag.json")
+
+
+def _picker(settings: Settings):
+    bag = _phrase_bag(settings)
+    allowed = _content_filter(settings)
+    for kind in ("question", "tip"):
+        if not bag.enabled(kind, allowed):
+            raise UserError(f"no {kind}s are enabled: check [content] levels and categories in {settings.source}")
+    return lambda kind: bag.draw(kind, allowed)
+
+
+def _answers(settings: Settings, no_speak: bool):
+    """The speaker and synthesizer, or None with --no-speak."""
+    if no_speak:
+        return None
+    from voice_skill.audio import Speaker, resolve_device
+    from voice_skill.runner import SpokenAnswers
+    from voice_skill.speech import SpeechError, Synthesizer, Voice
+
+    speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
+    synthesizer = Synthesizer(Voice(settings.speech.rate, settings.speech.volume, settings.speech.voice))
+    try:
+        synthesizer.start()
+    except SpeechError as exc:
+        log.error("speech synthesis is unavailable (%s); answers will be a chime only. Install espeak-ng.", exc)
+    return SpokenAnswers(synthesizer, speaker, settings.speech.volume)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from voice_skill.audio import Microphone, WavSource, resolve_device
+    from voice_skill.intents import IntentMatcher, load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+    from voice_skill.recognizers.choose import build_recognizer
+    from voice_skill.runner import EventWriter, Runner
+    from voice_skill.skill import Skill, SkillTiming
+
+    settings = _settings(args)
+    triggers_file = Path(settings.recognition.triggers) if settings.recognition.triggers else bundled_phrases_dir() / "triggers.toml"
+    table = load_triggers(triggers_file)
+    pick = _picker(settings)
+    if args.input is not None:
+        source = WavSource(args.input)
+    else:
+        source = Microphone(resolve_device(settings.audio.input_device, "input"))
+    recognizer = build_recognizer(settings.recognition.engine, settings.recognition.model, table, report=lambda line: print(line, file=sys.stderr))
+    answers = _answers(settings, args.no_speak)
+    skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))
+    runner = Runner(source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers, realtime=args.input is None)
+
+    def on_signal(signum, frame):
+        runner.stop()
+        source.close()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        runner.run()
+    finally:
+        if answers is not None:
+            answers.synthesizer.close()
+    return 0
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pick = _picker(settings)
+    phrase = pick(args.kind)
+    answers = _answers(settings, args.no_speak)
+    if answers is None:
+        print(phrase.text)
+        return 0
+    try:
+        sound = answers.sound_for(phrase.text)
+        playback = answers.speaker.play_and_wait(sound)
+    finally:
+        answers.synthesizer.close()
+    if playback.error is not None:
+        raise UserError(f"the speaker failed ({playback.error}); check --output-device (see 'voice-skill devices')")
+    print(phrase.text)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from voice_skill.audio import list_devices
+
+    devices = list_devices()
+    if not devices:
+        print("no audio devices found (is a USB microphone or speaker plugged in?)")
+        return 0
+    for d in devices:
+        roles = []
+        if d["max_input_channels"] > 0:
+            roles.append(f"in:{d['max_input_channels']}")
+        if d["max_output_channels"] > 0:
+            roles.append(f"out:{d['max_output_channels']}")
+        print(f"{d['index']:3d}  {d['name']}  ({', '.join(roles)}, {int(d['default_samplerate'])} Hz)")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from voice_skill.models import DEFAULT_MODEL, download_model, user_models_dir
+
+    target = args.dir or user_models_dir()
+    path = download_model(args.name or DEFAULT_MODEL, target)
+    print(f"model ready: {path}")
+    return 0
+
+
+def cmd_phrases(args: argparse.Namespace) -> int:
+    from voice_skill.phrases import check_packs, load_library
+
+    settings = _settings(args)
+    if args.phrases_command == "check":
+        dirs = args.paths or _phrase_dirs(settings)
+        for path in args.paths:
+            if not path.exists():
+                raise UserError(f"{path}: no such file or folder")
+        phrases, problems = check_packs(dirs)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            return EXIT_BAD_INPUT
+        print(f"ok: {len(phrases)} phrases")
+        return 0
+    allowed = _content_filter(settings)
+    enabled = [p for p in load_library(_phrase_dirs(settings)) if allowed.allows(p)]
+    for p in enabled:
+        if args.json:
+            print(json.dumps({"id": p.id, "kind": p.kind, "category": p.category, "level": p.level, "text": p.text}, ensure_ascii=False))
+        else:
+            print(f"{p.id:18s} {p.kind:8s} {p.category:10s} {p.level:6s} {p.text}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "say": cmd_say, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases}
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("voice-skill: %(message)s"))
+    root = logging.getLogger("voice_skill")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"voice-skill: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130

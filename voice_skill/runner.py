@@ -1,0 +1,189 @@
+"""The one place that wires a source, the recognizer, the skill, speech and the speaker.
+
+Data flows one way: audio chunks -> recognizer -> intent matcher -> skill -> actions.
+The runner carries out the skill's actions (chime, say, stop) and reports events, either
+as human-readable lines or as one JSON object per line (--json).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, TextIO
+
+import numpy as np
+
+from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime
+from voice_skill.intents import Intent, IntentMatcher
+from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
+from voice_skill.skill import Ignored, Say, Skill, StopSpeaking
+from voice_skill.speech import SpeechError, Synthesizer
+
+log = logging.getLogger(__name__)
+
+GAP_AFTER_CHIME = 0.15  # seconds of silence between the chime and the answer
+
+
+@dataclass
+class EventWriter:
+    """Reports events: JSON lines for tools, short lines for people."""
+
+    out: TextIO = sys.stdout
+    as_json: bool = False
+
+    def __call__(self, event: str, **fields) -> None:
+        if self.as_json:
+            self.out.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
+        elif event == "say":
+            self.out.write(f"{fields['intent']}: {fields['text']}\n")
+        elif event == "wake":
+            self.out.write(f"[{fields['at']:.2f}s] heard {fields['intent']}\n")
+        elif event in ("listening", "done"):
+            self.out.write(f"{event}\n")
+        else:
+            return
+        self.out.flush()
+
+
+class SpokenAnswers:
+    """Answers spoken through pyttsx3 and the speaker: chime, a short gap, then the answer."""
+
+    def __init__(self, synthesizer: Synthesizer, speaker: Speaker, chime_volume: float):
+        self.synthesizer = synthesizer
+        self.speaker = speaker
+        self._chime_volume = chime_volume
+        self._speech_failed_logged = False
+
+    def sound_for(self, text: str | None) -> Sound:
+        """Chime + answer as one sound; if synthesis fails, the chime alone (logged once)."""
+        speech = None
+        if text is not None:
+            try:
+                speech = self.synthesizer.render(text)
+            except SpeechError as exc:
+                if not self._speech_failed_logged:
+                    log.error("speech synthesis failed (%s); answering with the chime only", exc)
+                    self._speech_failed_logged = True
+        rate = speech.rate if speech is not None else 22050
+        bell = chime(rate, self._chime_volume).samples
+        if speech is None:
+            return Sound(bell, rate)
+        gap = np.zeros(int(rate * GAP_AFTER_CHIME), dtype=np.int16)
+        return Sound(np.concatenate([bell, gap, speech.samples]), rate)
+
+
+class Runner:
+    """Runs the listening loop over one audio source.
+
+    realtime=False (a WAV file): answers are played to the end before reading on, and the
+    skill is told the answer took its duration of stream time, as it would in a room.
+    realtime=True (a microphone): answers play in the background while listening goes on.
+    """
+
+    def __init__(
+        self,
+        source: AudioSource,
+        recognizer: Recognizer,
+        matcher: IntentMatcher,
+        skill: Skill,
+        emit: Callable[..., None],
+        answers: SpokenAnswers | None = None,
+        realtime: bool = False,
+    ):
+        self.source = source
+        self.recognizer = recognizer
+        self.matcher = matcher
+        self.skill = skill
+        self.emit = emit
+        self.answers = answers
+        self.realtime = realtime
+        self.now = 0.0
+        self._playback: Playback | None = None
+        self._stopping = False
+        self.wakes = 0
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        self.emit("listening", engine=self.recognizer.name)
+        try:
+            for chunk in self.source.chunks():
+                self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
+                self._check_playback()
+                self._handle_results(self.recognizer.feed(chunk.pcm))
+                if self._stopping:
+                    break
+            if not self._stopping:
+                self._handle_results(self.recognizer.finish())
+            if self._playback is not None:
+                self._playback.wait(60)
+                self._check_playback()
+        finally:
+            if self._playback is not None:
+                self._playback.stop()
+            self.source.close()
+        self.emit("done", at=round(self.now, 2), wakes=self.wakes)
+
+    def _handle_results(self, results) -> None:
+        for heard in results:
+            log.debug("heard %r (confidence %.2f, final %s)", heard.text, heard.confidence, heard.final)
+            intent = self.matcher.match(heard)
+            if intent is not None:
+                self._on_intent(intent)
+
+    def _on_intent(self, intent: Intent) -> None:
+        actions = self.skill.on_intent(intent)
+        ignored = [a for a in actions if isinstance(a, Ignored)]
+        for action in ignored:
+            log.info("%s ignored at %.2f s (%s)", action.intent, intent.at, action.reason)
+            self.emit("ignored", intent=action.intent, reason=action.reason, at=round(intent.at, 2))
+        if ignored:
+            return
+        self.wakes += 1
+        log.info("%s heard at %.2f s", intent.kind, intent.at)
+        self.emit("wake", intent=intent.kind, at=round(intent.at, 2))
+        for action in actions:
+            if isinstance(action, StopSpeaking):
+                if self._playback is not None:
+                    self._playback.stop()
+                    self._playback.wait(1)
+                    self._playback = None
+                self.skill.on_speech_done(self.now)
+            elif isinstance(action, Say):
+                self._say(action, intent)
+
+    def _say(self, action: Say, intent: Intent) -> None:
+        phrase = action.phrase
+        started = time.perf_counter()
+        if self.answers is None:
+            self.emit("say", intent=action.intent, id=phrase.id, text=phrase.text, at=round(intent.at, 2))
+            self.skill.on_speech_done(intent.at)
+            return
+        sound = self.answers.sound_for(phrase.text)
+        if self._playback is not None:
+            self._playback.stop()
+        playback = self.answers.speaker.play(sound)
+        first_audio_ms = round((time.perf_counter() - started) * 1000, 1)
+        self.emit("say", intent=action.intent, id=phrase.id, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
+        if self.realtime:
+            self._playback = playback
+            return
+        playback.wait()
+        self._report_playback(playback)
+        self.skill.on_speech_done(intent.at + sound.duration)
+
+    def _report_playback(self, playback: Playback) -> None:
+        if playback.error is not None:
+            log.error("the speaker failed while answering (%s); still listening", playback.error)
+            self.emit("error", what="speaker", detail=str(playback.error))
+
+    def _check_playback(self) -> None:
+        if self._playback is not None and self._playback.done:
+            self._report_playback(self._playback)
+            self._playback = None
+            self.skill.on_speech_done(self.now)
+            self.recognizer.reset()

@@ -1,0 +1,203 @@
+"""Settings: frozen dataclasses per subsystem, read from a TOML file, overridden by flags.
+
+The file lives at ~/.config/voice-skill/config.toml (or --config PATH). Every value is
+checked, and a bad one is reported with the file and the key.
+
+    [audio]
+    input_device = "USB"      # name (part of it) or index; default: the system default
+    output_device = 0
+
+    [recognition]
+    engine = "auto"           # auto | vosk | pocketsphinx
+    model = "/path/to/vosk-model-small-en-us-0.15"
+    triggers = "/path/to/my-triggers.toml"
+
+    [speech]
+    rate = 140                # words per minute (80..300)
+    volume = 0.6              # 0.0..1.0
+    voice = "gmw/en-us"
+
+    [content]
+    levels = ["light", "deeper"]
+    categories = ["playful", "memories"]   # omit for all
+    sexual = false            # the sexual-intimacy tips are off unless true
+    phrases_dir = "/path/to/my/packs"
+
+    [skill]
+    follow_up_window = 8.0
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from voice_skill.errors import UserError
+
+log = logging.getLogger(__name__)
+
+APP = "voice-skill"
+ENGINES = ("auto", "vosk", "pocketsphinx")
+
+
+def config_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP))
+
+
+def state_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP))
+
+
+def data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP))
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    input_device: str | None = None
+    output_device: str | None = None
+
+
+@dataclass(frozen=True)
+class RecognitionSettings:
+    engine: str = "auto"
+    model: str | None = None
+    triggers: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    rate: int = 140
+    volume: float = 0.6
+    voice: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    levels: tuple[str, ...] = ("light", "deeper")
+    categories: tuple[str, ...] | None = None
+    sexual: bool = False
+    phrases_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class SkillSettings:
+    follow_up_window: float = 8.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    content: ContentSettings = field(default_factory=ContentSettings)
+    skill: SkillSettings = field(default_factory=SkillSettings)
+    source: str = "defaults"
+
+
+def _check(where: str, key: str, value: Any, expected: str, ok: bool) -> None:
+    if not ok:
+        raise UserError(f"{where}: [{key}] must be {expected}, not {value!r}; fix or remove it")
+
+
+def _device(where: str, key: str, value: Any) -> str | None:
+    _check(where, key, value, "a device name or index", isinstance(value, (str, int)) and not isinstance(value, bool))
+    return str(value)
+
+
+def _validate(where: str, section: str, name: str, value: Any) -> Any:
+    key = f"{section}] {name}"
+    if section == "audio":
+        return _device(where, key, value)
+    if section == "recognition":
+        if name == "engine":
+            _check(where, key, value, f"one of {', '.join(ENGINES)}", value in ENGINES)
+            return value
+        _check(where, key, value, "a path (text)", isinstance(value, str) and value != "")
+        return value
+    if section == "speech":
+        if name == "rate":
+            _check(where, key, value, "a whole number of words per minute from 80 to 300", isinstance(value, int) and not isinstance(value, bool) and 80 <= value <= 300)
+            return value
+        if name == "volume":
+            _check(where, key, value, "a number from 0.0 to 1.0", isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0)
+            return float(value)
+        _check(where, key, value, "an espeak-ng voice name (text)", isinstance(value, str) and value != "")
+        return value
+    if section == "content":
+        if name == "levels":
+            _check(where, key, value, 'a list of "light" and/or "deeper"', isinstance(value, list) and value and all(v in ("light", "deeper") for v in value))
+            return tuple(value)
+        if name == "categories":
+            _check(where, key, value, "a list of category names", isinstance(value, list) and value and all(isinstance(v, str) for v in value))
+            return tuple(value)
+        if name == "sexual":
+            _check(where, key, value, "true or false", isinstance(value, bool))
+            return value
+        _check(where, key, value, "a folder path (text)", isinstance(value, str) and value != "")
+        return value
+    if section == "skill":
+        _check(where, key, value, "a number of seconds from 1 to 60", isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 60)
+        return float(value)
+    raise AssertionError(section)
+
+
+SECTIONS = {
+    "audio": AudioSettings,
+    "recognition": RecognitionSettings,
+    "speech": SpeechSettings,
+    "content": ContentSettings,
+    "skill": SkillSettings,
+}
+
+
+def parse_settings(text: str, where: str) -> Settings:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{where}: not valid TOML ({exc}); fix the file") from None
+    settings = Settings(source=where)
+    for section, values in data.items():
+        if section not in SECTIONS:
+            log.warning("%s: unknown section [%s] ignored", where, section)
+            continue
+        if not isinstance(values, dict):
+            raise UserError(f"{where}: {section} must be a [{section}] table")
+        kind = SECTIONS[section]
+        known = {f.name for f in fields(kind)}
+        changes = {}
+        for name, value in values.items():
+            if name not in known:
+                log.warning("%s: unknown key %s in [%s] ignored (known: %s)", where, name, section, ", ".join(sorted(known)))
+                continue
+            changes[name] = _validate(where, section, name, value)
+        settings = replace(settings, **{section: replace(getattr(settings, section), **changes)})
+    return settings
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read the config file; a missing default file means defaults, a missing --config is an error."""
+    explicit = path is not None
+    if path is None:
+        env = os.environ.get("VOICE_SKILL_CONFIG")
+        path = Path(env) if env else config_dir() / "config.toml"
+        explicit = bool(env)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise UserError(f"--config {path}: no such file") from None
+        return Settings()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the config file ({exc}); check it is UTF-8 text you can read") from None
+    return parse_settings(text, str(path))

@@ -1,0 +1,109 @@
+"""The skill's decisions: a pure state machine over intents and time.
+
+States: listening -> speaking (after a wake phrase) -> follow-up window (after the answer)
+-> listening. It never touches audio; it returns actions for the runner to carry out, so it
+can be tested exhaustively without a microphone or a speaker.
+
+Time is the audio stream's clock (seconds of audio heard so far), which makes a WAV file and
+a live microphone behave the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from voice_skill.intents import WAKE_INTENTS, Intent
+from voice_skill.phrases import Phrase
+
+LISTENING = "listening"
+SPEAKING = "speaking"
+FOLLOW_UP = "follow-up"
+
+
+@dataclass(frozen=True)
+class SkillTiming:
+    follow_up_window: float = 8.0  # seconds after an answer in which follow-ups are heard
+    self_hearing_tail: float = 0.5  # seconds after speaking in which nothing fires (echo)
+
+
+@dataclass(frozen=True)
+class Say:
+    """Acknowledge with the chime, then speak the phrase."""
+
+    intent: str  # what asked for it: question, tip, another, repeat
+    phrase: Phrase
+
+
+@dataclass(frozen=True)
+class StopSpeaking:
+    pass
+
+
+@dataclass(frozen=True)
+class Ignored:
+    intent: str
+    reason: str
+
+
+Action = Say | StopSpeaking | Ignored
+
+
+class Skill:
+    def __init__(self, pick: Callable[[str], Phrase], timing: SkillTiming = SkillTiming()):
+        self._pick = pick
+        self.timing = timing
+        self.state = LISTENING
+        self.last: Phrase | None = None
+        self._follow_up_until = float("-inf")
+        self._quiet_until = float("-inf")
+
+    def _update(self, at: float) -> None:
+        if self.state == FOLLOW_UP and at > self._follow_up_until:
+            self.state = LISTENING
+
+    def _answer(self, intent: str, phrase: Phrase) -> list[Action]:
+        self.state = SPEAKING
+        self.last = phrase
+        return [Say(intent, phrase)]
+
+    def on_intent(self, intent: Intent) -> list[Action]:
+        at, kind = intent.at, intent.kind
+        self._update(at)
+        if self.state == SPEAKING:
+            if kind == "stop":
+                self.state = LISTENING
+                self._follow_up_until = float("-inf")
+                return [StopSpeaking()]
+            return [Ignored(kind, "speaking")]
+        if at < self._quiet_until:
+            return [Ignored(kind, "own voice")]
+        if kind in WAKE_INTENTS:
+            return self._answer(kind, self._pick(kind))
+        if self.state != FOLLOW_UP or self.last is None:
+            return [Ignored(kind, "no follow-up window")]
+        if kind == "another":
+            return self._answer(kind, self._pick(self.last.kind))
+        if kind == "repeat":
+            return self._answer(kind, self.last)
+        if kind == "stop":
+            self.state = LISTENING
+            self._follow_up_until = float("-inf")
+            return []
+        return [Ignored(kind, "unknown intent")]
+
+    def on_speech_done(self, at: float) -> list[Action]:
+        """The answer finished (or was cut short) at stream time `at`."""
+        if self.state == SPEAKING:
+            self.state = FOLLOW_UP
+            self._follow_up_until = at + self.timing.follow_up_window
+        self._quiet_until = at + self.timing.self_hearing_tail
+        return []
+
+    def state_at(self, at: float) -> str:
+        self._update(at)
+        return self.state
+
+    @property
+    def speaking(self) -> bool:
+        return self.state == SPEAKING
