@@ -228,7 +228,7 @@ class PhraseBag:
         if not self._state_file:
             return
         try:
-            raw = self._state_file.read_text("utf-8")
+            raw = self._state_file.read_bytes()
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -244,7 +244,7 @@ class PhraseBag:
                 self._bags[kind] = {"order": order, "position": position}
             last = data.get("last", {})
             self._last = {k: v for k, v in last.items() if isinstance(k, str) and isinstance(v, str)}
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # UnicodeDecodeError is a ValueError
             log.warning("the phrase state file %s is corrupt; starting a fresh bag", self._state_file)
             self._bags = {}
             self._last = {}

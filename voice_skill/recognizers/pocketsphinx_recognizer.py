@@ -90,7 +90,7 @@ class PocketsphinxRecognizer:
         self._grammar.activate_search("commands")
         self._verifier = Decoder(hmm=hmm, dict=dictionary, lm=lm, loglevel="FATAL")
         self._max_distance = max_phone_distance
-        self._endpointer = Endpointer(window=0.3, ratio=0.9, vad_mode=Vad.LOOSE, sample_rate=SAMPLE_RATE)
+        self._endpointer = Endpointer(window=0.3, ratio=0.9, vad_mode=Vad.STRICT, sample_rate=SAMPLE_RATE)
         self._frame_bytes = self._endpointer.frame_bytes
         self._pending = bytearray()
         self._audio = bytearray()

@@ -35,7 +35,7 @@ def load_model(path: Path):
 
 def model_words(model, words: set[str]) -> set[str]:
     """The subset of words that the model's vocabulary contains."""
-    return {w for w in words if model.find_word(w) != -1}
+    return {w for w in words if model.vosk_model_find_word(w) != -1}
 
 
 class VoskRecognizer:
@@ -45,6 +45,7 @@ class VoskRecognizer:
         import vosk
 
         self._triggers = set(phrases)
+        self._trigger_lengths = {len(p.split()) for p in phrases}
         vocabulary = model_words(model, {w for p in list(phrases) + list(decoys) for w in p.split()} | {"[unk]"})
         for phrase in self._triggers:
             missing = [w for w in phrase.split() if w not in vocabulary]
@@ -69,34 +70,41 @@ class VoskRecognizer:
             return self._final(json.loads(self._recognizer.Result()))
         return self._partial(json.loads(self._recognizer.PartialResult()))
 
-    def _heard(self, text: str, words: list[dict], final: bool) -> Heard | None:
-        text = " ".join(text.split())
-        if not text or not words:
-            return None
-        confidences = tuple((w.get("word", ""), float(w.get("conf", 0.0))) for w in words)
-        confidence = min(c for _, c in confidences)
-        start = words[0].get("start")
-        end = words[-1].get("end") if final else None
-        return Heard(text, self._utterance, self._now(), confidence, final, start, end, confidences)
+    def _find_trigger(self, words: list[dict], final: bool) -> Heard | None:
+        """The first trigger phrase spoken as consecutive words, with their confidences.
+
+        A Vosk grammar lets phrases follow each other, so a result may hold a trigger next
+        to other grammar words; the trigger's own words must all be confident.
+        """
+        tokens = [w.get("word", "") for w in words]
+        for length in sorted(self._trigger_lengths, reverse=True):
+            for i in range(len(tokens) - length + 1):
+                text = " ".join(tokens[i : i + length])
+                if text not in self._triggers:
+                    continue
+                span = words[i : i + length]
+                confidences = tuple((w.get("word", ""), float(w.get("conf", 0.0))) for w in span)
+                confidence = min(c for _, c in confidences)
+                if confidence < self._min_confidence:
+                    log.debug("%s result rejected: confidence %.2f", "final" if final else "partial", confidence)
+                    continue
+                end = span[-1].get("end") if final else None
+                return Heard(text, self._utterance, self._now(), confidence, final, span[0].get("start"), end, confidences)
+        return None
 
     def _partial(self, result: dict) -> list[Heard]:
-        text = result.get("partial", "")
-        if text not in self._triggers:
-            return []
-        heard = self._heard(text, result.get("partial_result", []), final=False)
-        if heard is None or heard.confidence < self._min_confidence:
-            return []
-        return [heard]
+        heard = self._find_trigger(result.get("partial_result", []), final=False)
+        return [heard] if heard else []
 
     def _final(self, result: dict) -> list[Heard]:
-        heard = self._heard(result.get("text", ""), result.get("result", []), final=True)
+        words = result.get("result", [])
+        heard = self._find_trigger(words, final=True)
+        if heard is None and words:
+            # Not a trigger: report what was heard (a decoy, [unk], other words) for debugging.
+            conf = min(float(w.get("conf", 0.0)) for w in words)
+            heard = Heard(result.get("text", ""), self._utterance, self._now(), conf, True, words[0].get("start"), words[-1].get("end"))
         self._utterance += 1
-        if heard is None:
-            return []
-        if heard.text in self._triggers and heard.confidence < self._min_confidence:
-            log.debug("final result rejected: confidence %.2f", heard.confidence)
-            return []
-        return [heard]
+        return [heard] if heard else []
 
     def finish(self) -> list[Heard]:
         return self._final(json.loads(self._recognizer.FinalResult()))

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from audio_factory import have  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def audio_cache(tmp_path_factory) -> Path:
+    """Generated speech, made once per test session."""
+    return tmp_path_factory.mktemp("speech-cache")
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch) -> dict[str, str]:
+    """Each test gets its own config, state and data folders (never the user's)."""
+    dirs = {
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    for key, value in dirs.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("VOICE_SKILL_CONFIG", raising=False)
+    return dirs
+
+
+requires_flite = pytest.mark.skipif(not have("flite"), reason="flite is not installed (apt-get install flite)")
+requires_espeak = pytest.mark.skipif(not have("espeak-ng"), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+def run_cli(*args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    """The real program, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "voice_skill", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        input=input,
+    )
+
+
+def json_events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]

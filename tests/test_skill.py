@@ -1,0 +1,73 @@
+"""The skill's state machine, without audio."""
+
+from __future__ import annotations
+
+import itertools
+
+from voice_skill.intents import Intent
+from voice_skill.phrases import Phrase
+from voice_skill.skill import FOLLOW_UP, LISTENING, SPEAKING, Ignored, Say, Skill, SkillTiming, StopSpeaking
+
+
+def picker():
+    counter = itertools.count(1)
+    return lambda kind: Phrase(f"{kind}-{next(counter)}", kind, "c", "light", f"{kind} text", "test:1")
+
+
+def intent(kind, at):
+    return Intent(kind, at, kind, 1.0)
+
+
+def test_wake_phrase_answers_with_its_kind():
+    skill = Skill(picker())
+    actions = skill.on_intent(intent("question", 1.0))
+    assert len(actions) == 1 and isinstance(actions[0], Say)
+    assert actions[0].phrase.kind == "question"
+    assert skill.state == SPEAKING
+
+
+def test_own_voice_never_wakes_the_skill():
+    skill = Skill(picker(), SkillTiming(self_hearing_tail=0.5))
+    skill.on_intent(intent("tip", 1.0))
+    assert skill.on_intent(intent("question", 2.0)) == [Ignored("question", "speaking")]
+    skill.on_speech_done(6.0)
+    assert skill.on_intent(intent("question", 6.3)) == [Ignored("question", "own voice")]
+    assert isinstance(skill.on_intent(intent("question", 6.6))[0], Say)
+
+
+def test_follow_ups_only_inside_the_window():
+    skill = Skill(picker(), SkillTiming(follow_up_window=8.0))
+    first = skill.on_intent(intent("tip", 1.0))[0].phrase
+    skill.on_speech_done(5.0)
+    assert skill.state_at(6.0) == FOLLOW_UP
+    again = skill.on_intent(intent("repeat", 6.0))
+    assert again == [Say("repeat", first)]
+    skill.on_speech_done(9.0)
+    another = skill.on_intent(intent("another", 16.9))[0]
+    assert another.phrase.kind == "tip" and another.phrase != first
+    skill.on_speech_done(20.0)
+    assert skill.on_intent(intent("another", 28.5)) == [Ignored("another", "no follow-up window")]
+    assert skill.state == LISTENING
+
+
+def test_follow_up_without_an_answer_is_ignored():
+    skill = Skill(picker())
+    assert skill.on_intent(intent("another", 1.0)) == [Ignored("another", "no follow-up window")]
+    assert skill.on_intent(intent("stop", 1.0)) == [Ignored("stop", "no follow-up window")]
+
+
+def test_stop_cuts_an_answer_short_and_closes_the_window():
+    skill = Skill(picker())
+    skill.on_intent(intent("question", 1.0))
+    assert skill.on_intent(intent("stop", 2.0)) == [StopSpeaking()]
+    skill.on_speech_done(2.1)
+    assert skill.state == LISTENING
+    assert skill.on_intent(intent("another", 4.0)) == [Ignored("another", "no follow-up window")]
+
+
+def test_stop_in_the_window_closes_it():
+    skill = Skill(picker())
+    skill.on_intent(intent("question", 1.0))
+    skill.on_speech_done(3.0)
+    assert skill.on_intent(intent("stop", 4.0)) == []
+    assert skill.on_intent(intent("repeat", 5.0)) == [Ignored("repeat", "no follow-up window")]
