@@ -53,14 +53,15 @@ def silence(seconds: float) -> np.ndarray:
 
 
 def fan_noise(seconds: float, seed: int = 0) -> np.ndarray:
-    """A steady broadband room noise (fan-like: brown-ish noise with some white), unit RMS."""
+    """Steady fan-like room noise: pink (1/f) noise with a gentle roll-off above 4 kHz, unit RMS."""
     rng = np.random.default_rng(seed)
     n = int(seconds * RATE)
-    white = rng.standard_normal(n)
-    brown = np.cumsum(white)
-    brown -= np.convolve(brown, np.ones(400) / 400, mode="same")  # remove the drift
-    noise = brown / (np.std(brown) + 1e-9) + 0.5 * white
-    return (noise / np.std(noise)).astype(np.float32)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / RATE)
+    shape = 1 / np.sqrt(np.maximum(freqs, 20.0))
+    shape /= np.sqrt(1 + (freqs / 4000.0) ** 4)
+    noise = np.fft.irfft(spectrum * shape, n)
+    return (noise / (np.std(noise) + 1e-12)).astype(np.float32)
 
 
 def rms(x: np.ndarray) -> float:

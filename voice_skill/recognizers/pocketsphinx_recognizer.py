@@ -1,19 +1,21 @@
 """PocketSphinx with its bundled English model: the zero-download engine.
 
 How a phrase is spotted:
-1. Voice activity detection (PocketSphinx's endpointer) cuts the stream into utterances;
+1. WebRTC noise suppression cleans the signal (steady fan and room noise), 10 ms at a time.
+2. Voice activity detection (PocketSphinx's endpointer) cuts the stream into utterances;
    silence is never decoded, so a quiet night costs almost nothing.
-2. Each utterance is decoded with a grammar holding the trigger phrases and the decoys
-   (sentences that sound like triggers). A near miss lands on its decoy, not on a trigger.
-3. A grammar decoder always answers with some phrase, so a candidate trigger is verified
-   on the buffered audio by an open-vocabulary decode with the general English language
-   model: the phones of what that heard must be close to the phones of the trigger.
-   Ordinary speech forced onto a trigger by the grammar fails this check.
+3. Each utterance is decoded with a grammar holding the trigger phrases and the decoys
+   (sentences that sound like triggers): a near miss lands on its decoy, not on a trigger.
+4. A grammar decoder always answers with some phrase, so a trigger is only accepted when its
+   words fit the audio well: the acoustic score of the trigger words, per frame, relative to
+   the best-scoring sounds of each frame (PocketSphinx normalises scores that way), must be
+   above a threshold. Other speech forced onto a trigger by the grammar scores far lower.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from functools import lru_cache
 
@@ -22,9 +24,13 @@ from voice_skill.recognizers.base import SAMPLE_RATE, Heard
 
 log = logging.getLogger(__name__)
 
-MAX_UTTERANCE_SECONDS = 5.0  # commands are short; longer speech is not decoded
+MAX_UTTERANCE_SECONDS = 6.0  # longer speech is decoded in pieces of this length
 MIN_UTTERANCE_SECONDS = 0.25
-DEFAULT_MAX_PHONE_DISTANCE = 0.6  # phone edit distance / trigger phones, see verify()
+DEFAULT_MIN_FRAME_SCORE = -3.3  # mean log acoustic score per frame of the trigger words
+NOISE_SUPPRESSION_LEVEL = 4  # webrtc-noise-gain: 0 (off) .. 4 (strongest)
+ENDPOINT_WINDOW = 0.3  # seconds of non-speech that end an utterance
+MIN_PHONES_PER_SECOND = 5.5  # a trigger stretched over a long sentence is not a trigger
+FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
 
 
 def _model_paths() -> tuple[str, str, str]:
@@ -51,33 +57,35 @@ def phones_of(text: str) -> list[str]:
     return [p for w in text.split() for p in prons.get(w.split("(")[0], ())]
 
 
-def edit_distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        prev, row[0] = row[:], i
-        for j, y in enumerate(b, start=1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x != y))
-    return row[-1]
-
-
-def phone_distance(expected: str, heard: str) -> float:
-    """Edit distance between the phones of two sentences, relative to the expected one."""
-    want = phones_of(expected)
-    return edit_distance(want, phones_of(heard)) / max(1, len(want))
-
-
 def _jsgf(phrases: list[str]) -> str:
     body = " | ".join(f"( {p} )" for p in phrases)
     return f"#JSGF V1.0;\ngrammar voice_skill;\npublic <command> = {body} ;\n"
 
 
+def frame_score(segments) -> float:
+    """Mean log acoustic score per frame over the words of a hypothesis (fillers left out)."""
+    total, frames = 0.0, 0
+    for seg in segments or ():
+        if seg.word.startswith(("<", "[")):
+            continue
+        total += math.log(seg.ascore) if seg.ascore > 0 else -1e4
+        frames += seg.end_frame - seg.start_frame + 1
+    return total / frames if frames else float("-inf")
+
+
 class PocketsphinxRecognizer:
     name = "pocketsphinx"
 
-    def __init__(self, phrases: list[str], decoys: list[str] = (), max_phone_distance: float = DEFAULT_MAX_PHONE_DISTANCE):
+    def __init__(
+        self,
+        phrases: list[str],
+        decoys: list[str] = (),
+        min_frame_score: float = DEFAULT_MIN_FRAME_SCORE,
+        noise_suppression: int = NOISE_SUPPRESSION_LEVEL,
+    ):
         from pocketsphinx import Decoder, Endpointer, Vad
 
-        hmm, dictionary, lm = _model_paths()
+        hmm, dictionary, _ = _model_paths()
         self._triggers = set(phrases)
         prons = _pronunciations()
         for phrase in self._triggers:
@@ -85,25 +93,41 @@ class PocketsphinxRecognizer:
             if missing:
                 raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the PocketSphinx dictionary; choose other words")
         usable_decoys = [d for d in decoys if all(w in prons for w in d.split())]
-        self._grammar = Decoder(hmm=hmm, dict=dictionary, loglevel="FATAL")
+        self._grammar = Decoder(hmm=hmm, dict=dictionary, loglevel="FATAL", beam=1e-80, pbeam=1e-80, wbeam=1e-60)
         self._grammar.add_jsgf_string("commands", _jsgf(sorted(self._triggers) + usable_decoys))
         self._grammar.activate_search("commands")
-        self._verifier = Decoder(hmm=hmm, dict=dictionary, lm=lm, loglevel="FATAL")
-        self._max_distance = max_phone_distance
-        self._endpointer = Endpointer(window=0.3, ratio=0.9, vad_mode=Vad.STRICT, sample_rate=SAMPLE_RATE)
+        self._min_frame_score = min_frame_score
+        self._denoiser = None
+        if noise_suppression:
+            from webrtc_noise_gain import AudioProcessor
+
+            self._denoiser = AudioProcessor(0, noise_suppression)
+        self._endpointer = Endpointer(window=ENDPOINT_WINDOW, ratio=0.9, vad_mode=Vad.MEDIUM_LOOSE, sample_rate=SAMPLE_RATE)
         self._frame_bytes = self._endpointer.frame_bytes
-        self._pending = bytearray()
-        self._audio = bytearray()
+        self._raw = bytearray()  # waiting for a whole 10 ms block
+        self._pending = bytearray()  # waiting for a whole endpointer frame
         self._in_utterance = False
         self._ignored = False
+        self._speech_bytes = 0
         self._utterance = 0
         self._samples = 0
 
     def _now(self) -> float:
         return self._samples / SAMPLE_RATE
 
+    def _clean(self, pcm: bytes) -> bytes:
+        if self._denoiser is None:
+            return pcm
+        self._raw += pcm
+        usable = len(self._raw) - len(self._raw) % FRAME_10MS
+        out = bytearray()
+        for i in range(0, usable, FRAME_10MS):
+            out += self._denoiser.Process10ms(bytes(self._raw[i : i + FRAME_10MS])).audio
+        del self._raw[:usable]
+        return bytes(out)
+
     def feed(self, pcm: bytes) -> list[Heard]:
-        self._pending += pcm
+        self._pending += self._clean(pcm)
         results: list[Heard] = []
         size = self._frame_bytes
         while len(self._pending) >= size:
@@ -118,62 +142,48 @@ class PocketsphinxRecognizer:
                 self._start_utterance()
             self._add_speech(speech)
             if not self._endpointer.in_speech:
-                results.extend(self._end_utterance(self._endpointer.speech_end))
+                end = self._endpointer.speech_end
+                results.extend(self._end_utterance(end))
+            elif self._speech_bytes > MAX_UTTERANCE_SECONDS * SAMPLE_RATE * 2:
+                results.extend(self._end_utterance(self._now()))  # a long stretch: decode it in pieces
+                self._start_utterance()
         return results
 
     def _start_utterance(self) -> None:
         self._in_utterance = True
         self._ignored = False
         self._utterance += 1
-        self._audio.clear()
+        self._speech_bytes = 0
         self._grammar.start_utt()
 
     def _add_speech(self, speech: bytes) -> None:
-        if self._ignored:
-            return
-        self._audio += speech
-        if len(self._audio) > MAX_UTTERANCE_SECONDS * SAMPLE_RATE * 2:
-            self._ignored = True
-            self._grammar.end_utt()
-            self._audio.clear()
-            return
-        self._grammar.process_raw(speech, no_search=False, full_utt=False)
+        if not self._ignored:
+            self._speech_bytes += len(speech)
+            self._grammar.process_raw(speech, no_search=False, full_utt=False)
 
     def _end_utterance(self, speech_end: float) -> list[Heard]:
         self._in_utterance = False
         if self._ignored:
             return []
         self._grammar.end_utt()
+        duration = self._speech_bytes / 2 / SAMPLE_RATE
         hyp = self._grammar.hyp()
-        audio = bytes(self._audio)
-        self._audio.clear()
-        duration = len(audio) / 2 / SAMPLE_RATE
         if hyp is None or not hyp.hypstr or duration < MIN_UTTERANCE_SECONDS:
             return []
         text = hyp.hypstr
-        confidence = 1.0
+        score = frame_score(self._grammar.seg())
+        confidence = max(0.0, min(1.0, 1.0 + score / 6.0))
         if text in self._triggers:
-            heard_open = self._open_decode(audio)
-            distance = phone_distance(text, heard_open)
-            confidence = max(0.0, 1.0 - distance)
-            if distance > self._max_distance:
-                log.debug("candidate rejected by verification (distance %.2f)", distance)
-                text = heard_open  # what was really said, as far as the open decoder knows
-        start = speech_end - duration
-        return [Heard(text, self._utterance, self._now(), confidence, True, start, speech_end)]
-
-    def _open_decode(self, audio: bytes) -> str:
-        self._verifier.start_utt()
-        self._verifier.process_raw(audio, no_search=False, full_utt=True)
-        self._verifier.end_utt()
-        hyp = self._verifier.hyp()
-        return hyp.hypstr if hyp else ""
+            rate = len(phones_of(text)) / duration
+            log.debug("candidate %r: frame score %.2f, %.1f phones/s", text, score, rate)
+            if score < self._min_frame_score or rate < MIN_PHONES_PER_SECOND:
+                text = ""
+        return [Heard(text, self._utterance, self._now(), confidence, True, speech_end - duration, speech_end)]
 
     def finish(self) -> list[Heard]:
         results: list[Heard] = []
         if self._pending:
-            pad = bytes(self._frame_bytes - len(self._pending))
-            self._pending += pad
+            self._pending += bytes(self._frame_bytes - len(self._pending))
             results.extend(self.feed(b""))
         if self._in_utterance:
             tail = self._endpointer.end_stream(bytes(self._frame_bytes))
@@ -186,4 +196,3 @@ class PocketsphinxRecognizer:
         if self._in_utterance and not self._ignored:
             self._grammar.end_utt()
         self._ignored = True  # the rest of the current utterance, if any, is dropped
-        self._audio.clear()

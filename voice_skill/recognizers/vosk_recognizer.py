@@ -16,7 +16,8 @@ from voice_skill.recognizers.base import SAMPLE_RATE, Heard
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_CONFIDENCE = 0.6
+DEFAULT_MIN_CONFIDENCE = 0.7
+MAX_EXTRA_WORDS = 1  # grammar words besides the trigger allowed in one result
 
 
 def load_model(path: Path):
@@ -73,11 +74,17 @@ class VoskRecognizer:
     def _find_trigger(self, words: list[dict], final: bool) -> Heard | None:
         """The first trigger phrase spoken as consecutive words, with their confidences.
 
-        A Vosk grammar lets phrases follow each other, so a result may hold a trigger next
-        to other grammar words; the trigger's own words must all be confident.
+        A Vosk grammar lets phrases and their words follow each other, so a result may hold a
+        trigger next to other grammar words (an echoed last word, say). The trigger's own words
+        must all be confident and little else may have been said in the same result; [unk]
+        (speech outside the grammar) around the trigger is allowed, as a person may say
+        "okay, ask us a question".
         """
-        tokens = [w.get("word", "") for w in words]
+        tokens = [w.get("word", "") for w in words if w.get("word") != "[unk]"]
+        words = [w for w in words if w.get("word") != "[unk]"]
         for length in sorted(self._trigger_lengths, reverse=True):
+            if len(tokens) - length > MAX_EXTRA_WORDS:
+                continue  # a sentence that merely contains the phrase words is not a command
             for i in range(len(tokens) - length + 1):
                 text = " ".join(tokens[i : i + length])
                 if text not in self._triggers:
