@@ -53,6 +53,8 @@ class WavSource:
 
         self.path = Path(path)
         self._chunk_seconds = chunk_seconds
+        if not self.path.is_file():
+            raise UserError(f"--input {self.path}: no such file")
         try:
             self._file = soundfile.SoundFile(str(self.path))
         except FileNotFoundError:

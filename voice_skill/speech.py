@@ -1,16 +1,21 @@
 """Speech synthesis: pyttsx3 (espeak-ng on Linux) rendered to PCM in memory.
 
-pyttsx3 renders into an in-memory buffer (never a file) inside a small worker process.
-The worker is what makes synthesis unable to hang the skill: pyttsx3's event loop has known
-hangs on Linux, so every render has a timeout, and a worker that misses it is killed and
-replaced. Playback is not done here: the caller sends the Sound to the speaker.
+pyttsx3 renders into an in-memory buffer (never a file) inside a small worker process
+(speech_worker.py). The worker is what makes synthesis unable to hang the skill: pyttsx3's
+event loop has known hangs on Linux, so every render has a timeout, and a worker that misses
+it is killed and replaced. Playback is not done here: the caller sends the Sound to the speaker.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
+import os
+import select
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +25,7 @@ from voice_skill.audio import Sound
 log = logging.getLogger(__name__)
 
 RENDER_TIMEOUT_SECONDS = 10.0
+START_TIMEOUT_SECONDS = 20.0
 
 
 class SpeechError(Exception):
@@ -35,59 +41,40 @@ class Voice:
     voice: str | None = None  # an espeak-ng voice id, e.g. "gmw/en-us"; None = the default
 
 
-def _render_with_pyttsx3(engine, text: str, voice: Voice) -> tuple[bytes, int]:
-    import contextlib
-    import io
-    import wave
-
-    engine.setProperty("rate", int(voice.rate))
-    engine.setProperty("volume", float(voice.volume))
-    if voice.voice:
-        engine.setProperty("voice", voice.voice)
-    buffer = io.BytesIO()
-    # The espeak driver announces saved files on stdout; keep that out of our output.
-    with contextlib.redirect_stdout(io.StringIO()):
-        engine.save_to_file(text, buffer)
-        engine.runAndWait()
-    if not buffer.getvalue():
-        raise SpeechError("pyttsx3 produced no audio")
-    buffer.seek(0)
-    with wave.open(buffer) as wav:
-        return wav.readframes(wav.getnframes()), wav.getframerate()
+class _Deadline(Exception):
+    pass
 
 
-def _worker(conn) -> None:  # runs in the worker process
-    try:
-        import pyttsx3
+def _read_exactly(stream, size: int, deadline: float) -> bytes:
+    chunks, remaining = [], size
+    fd = stream.fileno()
+    while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise _Deadline()
+        chunk = os.read(fd, min(remaining, 1 << 16))
+        if not chunk:
+            raise EOFError()
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
-        engine = pyttsx3.init("espeak")
-    except Exception as exc:  # espeak-ng missing, driver broken
-        conn.send(("error", f"speech engine unavailable: {exc}"))
-        return
-    conn.send(("ready", None))
-    while True:
-        try:
-            request = conn.recv()
-        except EOFError:
-            return
-        if request is None:
-            return
-        text, voice = request
-        try:
-            conn.send(("ok", _render_with_pyttsx3(engine, text, voice)))
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+def _read_line(stream, deadline: float) -> bytes:
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        line += _read_exactly(stream, 1, deadline)
+    return bytes(line)
 
 
 class Synthesizer:
-    """Renders text to a Sound through a pyttsx3 worker process, with a timeout."""
+    """Renders text to a Sound through the pyttsx3 worker process, with a timeout."""
 
-    def __init__(self, voice: Voice = Voice(), timeout: float = RENDER_TIMEOUT_SECONDS):
+    def __init__(self, voice: Voice = Voice(), timeout: float = RENDER_TIMEOUT_SECONDS, command: list[str] | None = None):
         self.voice = voice
         self._timeout = timeout
-        self._context = multiprocessing.get_context("spawn")
-        self._process = None
-        self._conn = None
+        self._command = command or [sys.executable, "-m", "voice_skill.speech_worker"]
+        self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -96,60 +83,61 @@ class Synthesizer:
             self._ensure_worker()
 
     def _ensure_worker(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             return
-        parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker, args=(child,), name="voice-skill-speech", daemon=True)
-        process.start()
-        child.close()
-        if not parent.poll(self._timeout):
-            process.kill()
-            raise SpeechError("the speech engine did not start in time")
         try:
-            status, detail = parent.recv()
-        except EOFError:
-            raise SpeechError("the speech engine exited while starting") from None
-        if status != "ready":
-            process.join(1)
-            raise SpeechError(detail)
-        self._process, self._conn = process, parent
+            process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError as exc:
+            raise SpeechError(f"cannot start the speech worker ({exc})") from None
+        try:
+            header = json.loads(_read_line(process.stdout, time.monotonic() + START_TIMEOUT_SECONDS))
+        except (_Deadline, EOFError, ValueError):
+            process.kill()
+            process.wait()
+            raise SpeechError("the speech engine did not start") from None
+        if header.get("status") != "ready":
+            process.wait()
+            raise SpeechError(header.get("detail", "the speech engine did not start"))
+        self._process = process
 
     def _kill_worker(self) -> None:
         if self._process is not None:
             self._process.kill()
-            self._process.join(2)
-        self._process = self._conn = None
+            self._process.wait()
+        self._process = None
 
     def render(self, text: str, voice: Voice | None = None) -> Sound:
         voice = voice or self.voice
+        request = json.dumps({"text": text, "rate": voice.rate, "volume": voice.volume, "voice": voice.voice}).encode() + b"\n"
         with self._lock:
             self._ensure_worker()
+            process = self._process
+            deadline = time.monotonic() + self._timeout
             try:
-                self._conn.send((text, voice))
-                if not self._conn.poll(self._timeout):
-                    self._kill_worker()
-                    raise SpeechError(f"speech synthesis took longer than {self._timeout:.0f} s and was abandoned")
-                status, payload = self._conn.recv()
-            except (EOFError, BrokenPipeError, OSError):
+                process.stdin.write(request)
+                process.stdin.flush()
+                header = json.loads(_read_line(process.stdout, deadline))
+                if header.get("status") != "ok":
+                    raise SpeechError(header.get("detail", "speech synthesis failed"))
+                pcm = _read_exactly(process.stdout, int(header["bytes"]), deadline)
+            except _Deadline:
+                self._kill_worker()
+                raise SpeechError(f"speech synthesis took longer than {self._timeout:g} s and was abandoned") from None
+            except (EOFError, BrokenPipeError, OSError, ValueError):
                 self._kill_worker()
                 raise SpeechError("the speech engine crashed") from None
-        if status != "ok":
-            raise SpeechError(payload)
-        pcm, rate = payload
-        return Sound(np.frombuffer(pcm, dtype=np.int16).copy(), rate)
+        return Sound(np.frombuffer(pcm, dtype=np.int16).copy(), int(header["rate"]))
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                try:
-                    self._conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
             if self._process is not None:
-                self._process.join(1)
-                if self._process.is_alive():
+                try:
+                    self._process.stdin.close()
+                    self._process.wait(1)
+                except (OSError, subprocess.TimeoutExpired):
                     self._process.kill()
-            self._process = self._conn = None
+                    self._process.wait()
+            self._process = None
 
     def __enter__(self) -> "Synthesizer":
         return self

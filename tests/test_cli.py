@@ -1,0 +1,139 @@
+"""The real program, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audio_factory import flite, sequence, silence, write_wav
+from conftest import json_events, requires_flite, run_cli
+
+
+@pytest.fixture(scope="module")
+def ask_us_a_question_wav(tmp_path_factory, audio_cache) -> tuple[Path, float]:
+    audio, spans = sequence([("ask us a question", flite("ask us a question", "kal16", audio_cache))])
+    return write_wav(tmp_path_factory.mktemp("wav") / "ask.wav", audio), spans[0].end
+
+
+@requires_flite
+def test_run_input_prints_wake_and_say_events(ask_us_a_question_wav):
+    wav, phrase_end = ask_us_a_question_wav
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
+    assert result.returncode == 0, result.stderr
+    events = json_events(result.stdout)
+    wakes = [e for e in events if e["event"] == "wake"]
+    says = [e for e in events if e["event"] == "say"]
+    assert len(wakes) == 1 and wakes[0]["intent"] == "question"
+    assert phrase_end <= wakes[0]["at"] <= phrase_end + 1.0
+    assert len(says) == 1 and says[0]["intent"] == "question"
+    assert says[0]["id"].startswith("q-") and says[0]["text"].endswith("?")
+    assert "PocketSphinx" in result.stderr and "model download" in result.stderr  # auto says which engine
+
+
+@requires_flite
+def test_run_input_any_rate_and_stereo(tmp_path, audio_cache):
+    import numpy as np
+    import soxr
+
+    audio, _ = sequence([("give us a tip", flite("give us a tip", "slt", audio_cache))])
+    stereo = np.stack([soxr.resample(audio, 16000, 44100)] * 2, axis=1)
+    wav = write_wav(tmp_path / "tip-44k-stereo.wav", stereo, rate=44100)
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [e["intent"] for e in json_events(result.stdout) if e["event"] == "wake"] == ["tip"]
+
+
+@requires_flite
+def test_follow_up_another_one_inside_the_window(tmp_path, audio_cache):
+    voice = "kal16"
+    parts = [("give us a tip", flite("give us a tip", voice, audio_cache)), ("another one", flite("another one", voice, audio_cache))]
+    audio, _ = sequence(parts, gap=1.5)
+    wav = write_wav(tmp_path / "followup.wav", audio)
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
+    events = json_events(result.stdout)
+    says = [e for e in events if e["event"] == "say"]
+    assert [e["intent"] for e in says] == ["tip", "another"], events
+    assert says[0]["id"] != says[1]["id"] and says[1]["id"].startswith("t-")
+
+
+def test_silence_only_file_gives_no_events(tmp_path):
+    wav = write_wav(tmp_path / "quiet.wav", silence(3.0))
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
+    assert result.returncode == 0
+    assert [e["event"] for e in json_events(result.stdout)] == ["listening", "done"]
+
+
+def assert_clean_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("voice-skill: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def test_unreadable_wav_is_one_clean_line(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio")
+    assert_clean_error(run_cli("run", "--input", str(bad), "--no-speak"), str(bad), "not a readable WAV")
+    assert_clean_error(run_cli("run", "--input", str(tmp_path / "missing.wav"), "--no-speak"), "no such file")
+
+
+def test_missing_vosk_model_is_one_clean_line(tmp_path):
+    wav = write_wav(tmp_path / "quiet.wav", silence(1.0))
+    assert_clean_error(run_cli("run", "--input", str(wav), "--engine", "vosk", "--model", str(tmp_path / "nomodel")), "does not exist", "model download")
+
+
+def test_no_microphone_is_one_clean_line():
+    # This machine has no sound card; where one exists, an impossible device name is used.
+    assert_clean_error(run_cli("run", "--input-device", "no such microphone 42", "--no-speak"), "--input-device")
+
+
+def test_unknown_output_device_is_one_clean_line(tmp_path):
+    wav = write_wav(tmp_path / "quiet.wav", silence(1.0))
+    assert_clean_error(run_cli("run", "--input", str(wav), "--output-device", "no such speaker 42"), "--output-device")
+
+
+def test_say_without_speaker_prints_with_no_speak():
+    result = run_cli("say", "tip", "--no-speak")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip()) > 20
+
+
+def test_bad_config_is_one_clean_line(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[speech]\nvolume = 3\n")
+    assert_clean_error(run_cli("say", "--no-speak", "--config", str(config)), str(config), "volume")
+
+
+def test_model_download_offline_says_where_to_put_a_model(tmp_path):
+    result = run_cli("model", "download", "--dir", str(tmp_path / "models"), timeout=120)
+    if result.returncode == 0:
+        pytest.skip("this machine can reach the model host; the offline message cannot be checked")
+    assert_clean_error(result, "vosk-model-small-en-us-0.15", str(tmp_path / "models"))
+
+
+def test_devices_lists_or_says_none():
+    result = run_cli("devices")
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_phrases_list_json_has_metadata():
+    result = run_cli("phrases", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {"id", "kind", "category", "level", "text"} <= set(rows[0])
+    assert not any(r["category"] == "sexual" for r in rows)
+
+
+def test_phrases_check_reports_file_and_line(tmp_path):
+    pack = tmp_path / "mine.toml"
+    pack.write_text('[pack]\nkind = "tip"\ncategory = "mine"\n\n[[phrase]]\nid = "m-1"\nlevel = "light"\ntext = ""\n')
+    result = run_cli("phrases", "check", str(pack))
+    assert result.returncode == 2
+    assert f"{pack}:5: phrase m-1 has empty text" in result.stderr
+    assert run_cli("phrases", "check").returncode == 0

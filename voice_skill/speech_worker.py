@@ -1,0 +1,67 @@
+"""The speech worker process: pyttsx3 renders text to PCM in memory, one request at a time.
+
+Protocol (over its stdin/stdout, started by speech.Synthesizer):
+  request:  one JSON line {"text": ..., "rate": ..., "volume": ..., "voice": ...}
+  response: one JSON line {"status": "ok", "rate": HZ, "bytes": N} and N bytes of int16 PCM,
+            or {"status": "error", "detail": ...}
+The first line it writes is {"status": "ready"} (or an error if the engine cannot start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import wave
+
+
+def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tuple[bytes, int]:
+    if not text.strip():
+        raise ValueError("nothing to say")
+    engine.setProperty("rate", int(rate))
+    engine.setProperty("volume", float(volume))
+    if voice:
+        engine.setProperty("voice", voice)
+    buffer = io.BytesIO()
+    # The espeak driver announces saved files on stdout; that text goes nowhere.
+    with contextlib.redirect_stdout(io.StringIO()):
+        engine.save_to_file(text, buffer)
+        engine.runAndWait()
+    if not buffer.getvalue():
+        raise RuntimeError("pyttsx3 produced no audio")
+    buffer.seek(0)
+    with wave.open(buffer) as wav:
+        return wav.readframes(wav.getnframes()), wav.getframerate()
+
+
+def main() -> int:
+    # The protocol gets its own descriptor; anything a library prints goes to stderr.
+    protocol = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+
+    def send(header: dict, payload: bytes = b"") -> None:
+        protocol.write(json.dumps(header).encode() + b"\n" + payload)
+
+    try:
+        import pyttsx3
+
+        engine = pyttsx3.init("espeak")
+    except Exception as exc:  # espeak-ng missing, driver broken
+        send({"status": "error", "detail": f"speech engine unavailable: {exc}"})
+        return 1
+    send({"status": "ready"})
+    for line in sys.stdin.buffer:
+        try:
+            request = json.loads(line)
+            pcm, rate = render(engine, request["text"], request["rate"], request["volume"], request.get("voice"))
+        except Exception as exc:
+            send({"status": "error", "detail": f"{type(exc).__name__}: {exc}"})
+            continue
+        send({"status": "ok", "rate": rate, "bytes": len(pcm)}, pcm)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
