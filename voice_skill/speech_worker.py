@@ -16,6 +16,8 @@ import os
 import sys
 import wave
 
+ATTEMPTS = 3
+
 
 def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tuple[bytes, int]:
     if not text.strip():
@@ -24,16 +26,20 @@ def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tu
     engine.setProperty("volume", float(volume))
     if voice:
         engine.setProperty("voice", voice)
-    buffer = io.BytesIO()
-    # The espeak driver announces saved files on stdout; that text goes nowhere.
-    with contextlib.redirect_stdout(io.StringIO()):
-        engine.save_to_file(text, buffer)
-        engine.runAndWait()
-    if not buffer.getvalue():
-        raise RuntimeError("pyttsx3 produced no audio")
-    buffer.seek(0)
-    with wave.open(buffer) as wav:
-        return wav.readframes(wav.getnframes()), wav.getframerate()
+    # pyttsx3's espeak driver now and then finishes an utterance before any audio reached
+    # its buffer (seen about once in ten renders): such an empty render is simply redone.
+    for _ in range(ATTEMPTS):
+        buffer = io.BytesIO()
+        # The espeak driver announces saved files on stdout; that text goes nowhere.
+        with contextlib.redirect_stdout(io.StringIO()):
+            engine.save_to_file(text, buffer)
+            engine.runAndWait()
+        buffer.seek(0)
+        with wave.open(buffer) as wav:
+            pcm, rate = wav.readframes(wav.getnframes()), wav.getframerate()
+        if pcm:
+            return pcm, rate
+    raise RuntimeError(f"pyttsx3 produced no audio in {ATTEMPTS} attempts")
 
 
 def main() -> int:
