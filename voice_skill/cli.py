@@ -278,7 +278,6 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root = logging.getLogger("voice_skill")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    root.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
