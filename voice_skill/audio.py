@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -65,6 +66,19 @@ class WavSource:
         if self._file.frames == 0:
             self._file.close()
             raise UserError(f"--input {self.path}: the file holds no audio; record or generate a non-empty WAV file")
+        if not 4000 <= self._file.samplerate <= 768000:  # a damaged header; 1 Hz would take hours to resample
+            self._file.close()
+            raise UserError(f"--input {self.path}: a sample rate of {self._file.samplerate} Hz is not usable audio (4000 to 768000 Hz); convert it with 'sox IN -r 16000 -c 1 OUT.wav'")
+        # libsndfile reads a WAV cut short without complaint; its log says "data : N (should be M)".
+        # Sizes from 0x7FFF0000 up are the "unknown length" of a streamed WAV, not a cut.
+        cut = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", self._file.extra_info, re.M)
+        if cut and int(cut.group(2)) < int(cut.group(1)) < 0x7FFF0000:
+            held = self._file.frames / self._file.samplerate
+            self._file.close()
+            raise UserError(
+                f"--input {self.path}: the file is cut short (its header announces {held * int(cut.group(1)) / max(1, int(cut.group(2))):.1f} s "
+                f"of audio, it holds {held:.1f} s); copy it again, or keep what is there with 'sox IN OUT.wav'"
+            )
         self.rate = self._file.samplerate
         self.channels = self._file.channels
         self.duration = self._file.frames / self.rate
@@ -80,6 +94,7 @@ class WavSource:
             while True:
                 block = self._file.read(block_frames, dtype="float32", always_2d=True)
                 last = len(block) < block_frames
+                block = np.clip(np.nan_to_num(block), -1.0, 1.0)  # damaged float data: NaN/inf would warn and garble
                 mono = block.mean(axis=1).astype(np.float32)
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=last)
@@ -118,7 +133,7 @@ def resolve_device(spec: str | int | None, kind: str) -> int | None:
     """A device index from a name (substring, case-insensitive) or an index; None = default."""
     if spec is None or spec == "":
         return None
-    option = f"--{kind}-device"
+    option = f"--{kind}-device (or [audio] {kind}_device)"
     channels_key = "max_input_channels" if kind == "input" else "max_output_channels"
     devices = list_devices()
     if isinstance(spec, int) or str(spec).strip().isdigit():
@@ -136,23 +151,41 @@ def resolve_device(spec: str | int | None, kind: str) -> int | None:
     return matches[0]["index"]
 
 
+class DeviceLost(Exception):
+    """A device stream failed while running."""
+
+
+def reinitialize_portaudio() -> None:
+    """PortAudio keeps the device list it saw at start-up; re-read it (after a device change)."""
+    sd = _sounddevice()
+    try:
+        sd._terminate()
+    except Exception:
+        pass
+    sd._initialize()
+
+
 class Microphone:
     """A live PortAudio input stream, captured at a rate the device supports, as 16 kHz chunks.
 
     The PortAudio callback only copies into a bounded queue; when the consumer falls behind,
-    blocks are dropped and counted (overflows), never fatal.
+    blocks are dropped and counted, and input overflows reported by PortAudio are counted:
+    both are logged, never fatal. A stream that errors or goes silent-dead raises DeviceLost.
     """
 
-    def __init__(self, device: int | None = None, chunk_seconds: float = CHUNK_SECONDS, queue_seconds: float = 5.0):
+    STALL_SECONDS = 2.0  # no block for this long from an open stream: the device is gone
+
+    def __init__(self, device: int | None = None, rate: int | None = None, chunk_seconds: float = CHUNK_SECONDS, queue_seconds: float = 5.0):
         self._sd = _sounddevice()
         self._device = device
         self._chunk_seconds = chunk_seconds
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(2, int(queue_seconds / chunk_seconds)))
         self.overflows = 0
         self.dropped_blocks = 0
+        self._reported = (0, 0)
         self._stream = None
         self._closed = threading.Event()
-        self.rate = self._pick_rate()
+        self.rate = rate or self._pick_rate()
 
     def _pick_rate(self) -> int:
         sd = self._sd
@@ -192,29 +225,36 @@ class Microphone:
             )
             self._stream.start()
         except Exception as exc:
-            raise UserError(f"cannot open the microphone ({exc}); check --input-device (see 'voice-skill devices')") from None
+            self._stream = None
+            raise DeviceLost(f"cannot open the microphone ({exc})") from None
+        log.info("microphone open at %d Hz", self.rate)
 
-    def chunks(self) -> Iterator[AudioChunk]:
-        import soxr
+    def _report_losses(self) -> None:
+        now = (self.overflows, self.dropped_blocks)
+        if now != self._reported:
+            log.warning("microphone: %d input overflow(s), %d block(s) dropped so far (the computer is too busy)", *now)
+            self._reported = now
 
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Raw int16 blocks at the capture rate, until closed; DeviceLost when the stream dies."""
         if self._stream is None:
             self.open()
-        resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="int16") if self.rate != SAMPLE_RATE else None
-        emitted = 0
+        last = time.monotonic()
         while not self._closed.is_set():
             try:
                 block = self._queue.get(timeout=0.2)
             except queue.Empty:
-                if self._stream is not None and not self._stream.active and not self._closed.is_set():
-                    raise DeviceLost("the microphone stream stopped")
+                stream = self._stream
+                if self._closed.is_set():
+                    return
+                if stream is None or not stream.active or time.monotonic() - last > self.STALL_SECONDS:
+                    raise DeviceLost("the microphone stopped delivering audio")
                 continue
             if block is None:
                 return
-            if resampler is not None:
-                block = resampler.resample_chunk(block)
-            if len(block):
-                yield AudioChunk(block.astype(np.int16).tobytes(), SAMPLE_RATE, emitted / SAMPLE_RATE)
-                emitted += len(block)
+            last = time.monotonic()
+            self._report_losses()
+            yield block
 
     def close(self) -> None:
         self._closed.set()
@@ -222,17 +262,73 @@ class Microphone:
             self._queue.put_nowait(None)
         except queue.Full:
             pass
-        if self._stream is not None:
+        self._stop_stream()
+
+    def _stop_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
             try:
-                self._stream.stop()
-                self._stream.close()
+                stream.abort()
+                stream.close()
             except Exception:
                 pass
-            self._stream = None
 
 
-class DeviceLost(Exception):
-    """A device stream failed while running."""
+class LiveMicrophone:
+    """The microphone as an endless AudioSource: 16 kHz chunks, surviving device loss.
+
+    When the device fails mid-stream it logs, waits (backoff 0.5 s doubling to 10 s),
+    re-initialises PortAudio (which otherwise keeps its start-up device list) and reopens the
+    device by the same name or index. Stream time keeps counting through the outage.
+    """
+
+    def __init__(self, device: str | int | None = None, rate: int | None = None, max_backoff: float = 10.0):
+        self._spec = device
+        self._rate = rate
+        self._max_backoff = max_backoff
+        self._closed = threading.Event()
+        self._mic: Microphone | None = None
+        self.reconnects = 0
+        # Fail fast on bad input: an unknown device or no microphone at all is the user's to fix.
+        self._mic = Microphone(resolve_device(device, "input"), rate)
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        import soxr
+
+        emitted = 0
+        backoff = 0.5
+        while not self._closed.is_set():
+            mic = self._mic
+            try:
+                if mic is None:
+                    reinitialize_portaudio()
+                    mic = self._mic = Microphone(resolve_device(self._spec, "input"), self._rate)
+                resampler = soxr.ResampleStream(mic.rate, SAMPLE_RATE, 1, dtype="int16") if mic.rate != SAMPLE_RATE else None
+                for block in mic.blocks():
+                    if resampler is not None:
+                        block = resampler.resample_chunk(block)
+                    if len(block):
+                        yield AudioChunk(block.astype(np.int16).tobytes(), SAMPLE_RATE, emitted / SAMPLE_RATE)
+                        emitted += len(block)
+                    backoff = 0.5
+                return
+            except (DeviceLost, UserError) as exc:
+                if self._closed.is_set():
+                    return
+                if mic is not None:
+                    mic.close()
+                self._mic = None
+                log.warning("microphone lost (%s); trying again in %.1f s", exc, backoff)
+                if self._closed.wait(backoff):
+                    return
+                emitted += int(backoff * SAMPLE_RATE)  # the clock goes on through the outage
+                backoff = min(backoff * 2, self._max_backoff)
+                self.reconnects += 1
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._mic is not None:
+            self._mic.close()
 
 
 # ---------------------------------------------------------------- output
@@ -269,8 +365,20 @@ class Playback:
     def __init__(self, thread: threading.Thread, stop_event: threading.Event):
         self._thread = thread
         self._stop = stop_event
+        self._first_sample = threading.Event()
+        self._first_sample_at = 0.0
         self.error: Exception | None = None
         self.completed = False
+
+    def mark_first_sample(self) -> None:
+        if not self._first_sample.is_set():
+            self._first_sample_at = time.perf_counter()
+            self._first_sample.set()
+
+    def first_sample_at(self, timeout: float) -> float:
+        """perf_counter() time at which the first block reached the device (now, if it never did)."""
+        self._first_sample.wait(timeout)
+        return self._first_sample_at if self._first_sample.is_set() else time.perf_counter()
 
     def stop(self) -> None:
         self._stop.set()
@@ -303,14 +411,19 @@ class Speaker:
         def run() -> None:
             block = max(256, sound.rate // 20)
             try:
-                with self._sd.OutputStream(device=self._device, samplerate=sound.rate, channels=1, dtype="int16") as stream:
+                with self._sd.OutputStream(device=self._device, samplerate=sound.rate, channels=1, dtype="int16", latency="high") as stream:
                     for start in range(0, len(sound.samples), block):
                         if stop.is_set():
+                            stream.abort()  # cut short now, drop what is buffered
                             return
                         stream.write(sound.samples[start : start + block].reshape(-1, 1))
+                        playback.mark_first_sample()
+                    stream.stop()  # returns once the buffered audio has been played out
                 playback.completed = True
             except Exception as exc:  # device gone mid-answer: reported, never fatal
                 playback.error = exc
+            finally:
+                playback.mark_first_sample()
 
         thread = threading.Thread(target=run, name="speaker", daemon=True)
         playback = Playback(thread, stop)

@@ -1,4 +1,4 @@
-"""Command line: voice-skill run | say | devices | model | phrases.
+"""Command line: voice-skill run | say | devices | model | phrases | service.
 
 Known problems (bad files, devices, models, configs) become one line on stderr and exit
 status 2; nothing else is printed for them.
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_voice(run)
     run.add_argument("--input", type=Path, help="read audio from this WAV file instead of the microphone, then exit")
     run.add_argument("--input-device", help="microphone: name (or part of it) or index")
+    run.add_argument("--input-rate", type=int, help="capture rate in Hz (default: 16000 if the microphone offers it, else its own)")
     run.add_argument("--engine", choices=["auto", "vosk", "pocketsphinx"], help="speech recognizer (default: auto)")
     run.add_argument("--model", help="Vosk model folder")
     run.add_argument("--triggers", type=Path, help="trigger phrases file (default: phrases/triggers.toml)")
@@ -75,13 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = phrase_commands.add_parser("check", help="validate phrase packs (default: all packs in use)")
     _add_common(check)
     check.add_argument("paths", nargs="*", type=Path, help="pack files or folders")
+
+    service = commands.add_parser("service", help="run the skill as a systemd user service (Raspberry Pi)")
+    service_commands = service.add_subparsers(dest="service_command", required=True)
+    install = service_commands.add_parser("install", help="write ~/.config/systemd/user/voice-skill.service")
+    _add_common(install)
+    install.add_argument("--user", action="store_true", help="a per-user service (the only kind supported)")
+    show = service_commands.add_parser("show", help="print the unit that 'service install --user' writes")
+    _add_common(show)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     audio = settings.audio
-    for name in ("input_device", "output_device"):
+    for name in ("input_device", "output_device", "input_rate"):
         value = getattr(args, name, None)
         if value is not None:
             audio = replace(audio, **{name: value})
@@ -145,25 +154,36 @@ def _picker(settings: Settings):
     return lambda kind: bag.draw(kind, allowed)
 
 
-def _answers(settings: Settings, no_speak: bool):
+def _voice(settings: Settings, args: argparse.Namespace):
+    """The configured voice, with what the couple changed by voice on top (unless flags say otherwise)."""
+    from voice_skill.speech import Voice, VoiceStore
+
+    store = VoiceStore(state_dir() / "voice.json")
+    voice = Voice(settings.speech.rate, settings.speech.volume, settings.speech.voice)
+    if getattr(args, "rate", None) is None and getattr(args, "volume", None) is None:
+        voice = store.load(voice)
+    return voice, store
+
+
+def _answers(settings: Settings, no_speak: bool, voice):
     """The speaker and synthesizer, or None with --no-speak."""
     if no_speak:
         return None
     from voice_skill.audio import Speaker, resolve_device
     from voice_skill.runner import SpokenAnswers
-    from voice_skill.speech import SpeechError, Synthesizer, Voice
+    from voice_skill.speech import SpeechError, Synthesizer
 
     speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
-    synthesizer = Synthesizer(Voice(settings.speech.rate, settings.speech.volume, settings.speech.voice))
+    synthesizer = Synthesizer(voice)
     try:
         synthesizer.start()
     except SpeechError as exc:
         log.error("speech synthesis is unavailable (%s); answers will be a chime only. Install espeak-ng.", exc)
-    return SpokenAnswers(synthesizer, speaker, settings.speech.volume)
+    return SpokenAnswers(synthesizer, speaker)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from voice_skill.audio import Microphone, WavSource, resolve_device
+    from voice_skill.audio import LiveMicrophone, WavSource
     from voice_skill.intents import IntentMatcher, load_triggers
     from voice_skill.phrases import bundled_phrases_dir
     from voice_skill.recognizers.choose import build_recognizer
@@ -177,11 +197,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.input is not None:
         source = WavSource(args.input)
     else:
-        source = Microphone(resolve_device(settings.audio.input_device, "input"))
+        source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate)
     recognizer = build_recognizer(settings.recognition.engine, settings.recognition.model, table, report=lambda line: print(line, file=sys.stderr))
-    answers = _answers(settings, args.no_speak)
+    voice, store = _voice(settings, args)
+    answers = _answers(settings, args.no_speak, voice)
     skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))
-    runner = Runner(source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers, realtime=args.input is None)
+    runner = Runner(
+        source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
+        realtime=args.input is None, voice=voice, voice_store=store,
+    )
 
     def on_signal(signum, frame):
         runner.stop()
@@ -200,8 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_say(args: argparse.Namespace) -> int:
     settings = _settings(args)
     pick = _picker(settings)
+    answers = _answers(settings, args.no_speak, _voice(settings, args)[0])  # a bad speaker fails before a phrase is used
     phrase = pick(args.kind)
-    answers = _answers(settings, args.no_speak)
     if answers is None:
         print(phrase.text)
         return 0
@@ -268,7 +292,22 @@ def cmd_phrases(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "say": cmd_say, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases}
+def cmd_service(args: argparse.Namespace) -> int:
+    from voice_skill.service import install_user_unit, installed_command, unit_text
+
+    run_args = ["--config", str(args.config.resolve())] if args.config is not None else []
+    if args.config is not None:
+        load_settings(args.config)  # a bad file fails now, not at every service start
+    if args.service_command == "show":
+        print(unit_text(installed_command(), run_args), end="")
+        return 0
+    if not args.user:
+        raise UserError("only a per-user service is supported: run 'voice-skill service install --user'")
+    install_user_unit(installed_command(), run_args)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "say": cmd_say, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases, "service": cmd_service}
 
 
 def _setup_logging(args: argparse.Namespace) -> None:

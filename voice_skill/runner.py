@@ -19,8 +19,8 @@ import numpy as np
 from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
-from voice_skill.skill import Ignored, Say, Skill, StopSpeaking
-from voice_skill.speech import SpeechError, Synthesizer
+from voice_skill.skill import AdjustVoice, Ignored, Say, Skill, StopSpeaking
+from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class EventWriter:
             self.out.write(f"{fields['intent']}: {fields['text']}\n")
         elif event == "wake":
             self.out.write(f"[{fields['at']:.2f}s] heard {fields['intent']}\n")
+        elif event == "voice":
+            self.out.write(f"voice {fields['change']}: rate {fields['rate']}, volume {fields['volume']}\n")
         elif event in ("listening", "done"):
             self.out.write(f"{event}\n")
         else:
@@ -51,10 +53,9 @@ class EventWriter:
 class SpokenAnswers:
     """Answers spoken through pyttsx3 and the speaker: chime, a short gap, then the answer."""
 
-    def __init__(self, synthesizer: Synthesizer, speaker: Speaker, chime_volume: float):
+    def __init__(self, synthesizer: Synthesizer, speaker: Speaker):
         self.synthesizer = synthesizer
         self.speaker = speaker
-        self._chime_volume = chime_volume
         self._speech_failed_logged = False
 
     def sound_for(self, text: str | None) -> Sound:
@@ -68,7 +69,7 @@ class SpokenAnswers:
                     log.error("speech synthesis failed (%s); answering with the chime only", exc)
                     self._speech_failed_logged = True
         rate = speech.rate if speech is not None else 22050
-        bell = chime(rate, self._chime_volume).samples
+        bell = chime(rate, self.synthesizer.voice.volume).samples
         if speech is None:
             return Sound(bell, rate)
         gap = np.zeros(int(rate * GAP_AFTER_CHIME), dtype=np.int16)
@@ -92,6 +93,8 @@ class Runner:
         emit: Callable[..., None],
         answers: SpokenAnswers | None = None,
         realtime: bool = False,
+        voice: Voice = Voice(),
+        voice_store: VoiceStore | None = None,
     ):
         self.source = source
         self.recognizer = recognizer
@@ -100,7 +103,10 @@ class Runner:
         self.emit = emit
         self.answers = answers
         self.realtime = realtime
+        self.voice = voice
+        self.voice_store = voice_store
         self.now = 0.0
+        self.recognizer_errors = 0
         self._playback: Playback | None = None
         self._stopping = False
         self.wakes = 0
@@ -114,7 +120,7 @@ class Runner:
             for chunk in self.source.chunks():
                 self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
                 self._check_playback()
-                self._handle_results(self.recognizer.feed(chunk.pcm))
+                self._handle_results(self._recognize(chunk.pcm))
                 if self._stopping:
                     break
             if not self._stopping:
@@ -127,6 +133,16 @@ class Runner:
                 self._playback.stop()
             self.source.close()
         self.emit("done", at=round(self.now, 2), wakes=self.wakes)
+
+    def _recognize(self, pcm: bytes) -> list:
+        """Feed the recognizer; a chunk it chokes on is dropped and listening goes on."""
+        try:
+            return self.recognizer.feed(pcm)
+        except Exception as exc:
+            self.recognizer_errors += 1
+            if self.recognizer_errors in (1, 10, 100) or self.recognizer_errors % 1000 == 0:
+                log.error("the recognizer failed on a piece of audio (%s: %s); dropped it (%d so far)", type(exc).__name__, exc, self.recognizer_errors)
+            return []
 
     def _handle_results(self, results) -> None:
         for heard in results:
@@ -155,6 +171,17 @@ class Runner:
                 self.skill.on_speech_done(self.now)
             elif isinstance(action, Say):
                 self._say(action, intent)
+            elif isinstance(action, AdjustVoice):
+                self._adjust(action, intent)
+
+    def _adjust(self, action: AdjustVoice, intent: Intent) -> None:
+        self.voice = adjusted(self.voice, action.change)
+        if self.voice_store is not None:
+            self.voice_store.save(self.voice)
+        self.emit("voice", change=action.change, rate=self.voice.rate, volume=self.voice.volume, at=round(intent.at, 2))
+        if self.answers is not None:
+            self.answers.synthesizer.voice = self.voice
+            self._play(self.answers.sound_for(f"{action.change.capitalize()}."))
 
     def _say(self, action: Say, intent: Intent) -> None:
         phrase = action.phrase
@@ -164,17 +191,25 @@ class Runner:
             self.skill.on_speech_done(intent.at)
             return
         sound = self.answers.sound_for(phrase.text)
+        first_audio_ms = self._play(sound, started)
+        self.emit("say", intent=action.intent, id=phrase.id, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
+        if not self.realtime:
+            self.skill.on_speech_done(intent.at + sound.duration)
+
+    def _play(self, sound: Sound, started: float | None = None) -> float:
+        """Start playing; in file mode wait for the end. Returns ms from `started` to the first sample."""
+        started = time.perf_counter() if started is None else started
         if self._playback is not None:
             self._playback.stop()
+            self._playback.wait(1)
         playback = self.answers.speaker.play(sound)
-        first_audio_ms = round((time.perf_counter() - started) * 1000, 1)
-        self.emit("say", intent=action.intent, id=phrase.id, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
+        first_audio_ms = round((playback.first_sample_at(timeout=2.0) - started) * 1000, 1)
         if self.realtime:
             self._playback = playback
-            return
-        playback.wait()
-        self._report_playback(playback)
-        self.skill.on_speech_done(intent.at + sound.duration)
+        else:
+            playback.wait()
+            self._report_playback(playback)
+        return first_audio_ms
 
     def _report_playback(self, playback: Playback) -> None:
         if playback.error is not None:

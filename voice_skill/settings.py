@@ -6,6 +6,7 @@ checked, and a bad one is reported with the file and the key.
     [audio]
     input_device = "USB"      # name (part of it) or index; default: the system default
     output_device = 0
+    input_rate = 48000        # only for microphones that misreport their rates
 
     [recognition]
     engine = "auto"           # auto | vosk | pocketsphinx
@@ -66,6 +67,7 @@ def data_dir() -> Path:
 class AudioSettings:
     input_device: str | None = None
     output_device: str | None = None
+    input_rate: int | None = None  # capture rate; default: 16 kHz if the device can, else its own
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Settings:
 
 def _check(where: str, key: str, value: Any, expected: str, ok: bool) -> None:
     if not ok:
-        raise UserError(f"{where}: [{key}] must be {expected}, not {value!r}; fix or remove it")
+        raise UserError(f"{where}: {key} must be {expected}, not {value!r}; fix or remove it")
 
 
 def _device(where: str, key: str, value: Any) -> str | None:
@@ -116,8 +118,11 @@ def _device(where: str, key: str, value: Any) -> str | None:
 
 
 def _validate(where: str, section: str, name: str, value: Any) -> Any:
-    key = f"{section}] {name}"
+    key = f"[{section}] {name}"
     if section == "audio":
+        if name == "input_rate":
+            _check(where, key, value, "a sample rate in Hz from 8000 to 192000", isinstance(value, int) and not isinstance(value, bool) and 8000 <= value <= 192000)
+            return value
         return _device(where, key, value)
     if section == "recognition":
         if name == "engine":

@@ -41,12 +41,21 @@ class StopSpeaking:
 
 
 @dataclass(frozen=True)
+class AdjustVoice:
+    """Change how the skill speaks: softer, louder, slower or faster."""
+
+    change: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     intent: str
     reason: str
 
 
-Action = Say | StopSpeaking | Ignored
+Action = Say | StopSpeaking | AdjustVoice | Ignored
+
+VOICE_CHANGES = ("softer", "louder", "slower", "faster")
 
 
 class Skill:
@@ -80,6 +89,8 @@ class Skill:
             return [Ignored(kind, "own voice")]
         if kind in WAKE_INTENTS:
             return self._answer(kind, self._pick(kind))
+        if kind in VOICE_CHANGES:
+            return [AdjustVoice(kind)]
         if self.state != FOLLOW_UP or self.last is None:
             return [Ignored(kind, "no follow-up window")]
         if kind == "another":

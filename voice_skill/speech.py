@@ -41,6 +41,59 @@ class Voice:
     voice: str | None = None  # an espeak-ng voice id, e.g. "gmw/en-us"; None = the default
 
 
+RATE_STEP, RATE_RANGE = 20, (80, 300)
+VOLUME_STEP, VOLUME_RANGE = 0.15, (0.05, 1.0)
+
+
+def adjusted(voice: Voice, change: str) -> Voice:
+    """The voice after "softer", "louder", "slower" or "faster", kept within sane bounds."""
+    from dataclasses import replace
+
+    clamp = lambda value, bounds: max(bounds[0], min(bounds[1], value))  # noqa: E731
+    if change in ("softer", "louder"):
+        step = -VOLUME_STEP if change == "softer" else VOLUME_STEP
+        return replace(voice, volume=round(clamp(voice.volume + step, VOLUME_RANGE), 2))
+    if change in ("slower", "faster"):
+        step = -RATE_STEP if change == "slower" else RATE_STEP
+        return replace(voice, rate=int(clamp(voice.rate + step, RATE_RANGE)))
+    raise ValueError(change)
+
+
+class VoiceStore:
+    """The voice the couple chose by voice ("speak softer"), kept across restarts.
+
+    A small JSON file in the state folder with rate and volume only. Unreadable or
+    unwritable: logged once, the skill goes on with the configured voice.
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def load(self, voice: Voice) -> Voice:
+        from dataclasses import replace
+
+        try:
+            data = json.loads(self.path.read_bytes())
+            rate, volume = data["rate"], data["volume"]
+            if not (isinstance(rate, int) and RATE_RANGE[0] <= rate <= RATE_RANGE[1] and isinstance(volume, (int, float)) and 0 <= volume <= 1):
+                raise ValueError("out of range")
+        except FileNotFoundError:
+            return voice
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring the saved voice in %s (%s)", self.path, exc)
+            return voice
+        return replace(voice, rate=rate, volume=float(volume))
+
+    def save(self, voice: Voice) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"rate": voice.rate, "volume": voice.volume}), "utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("cannot save the voice to %s (%s); it lasts until the skill restarts", self.path, exc.strerror)
+
+
 class _Deadline(Exception):
     pass
 

@@ -1,7 +1,8 @@
 """PocketSphinx with its bundled English model: the zero-download engine.
 
 How a phrase is spotted:
-1. WebRTC noise suppression cleans the signal (steady fan and room noise), 10 ms at a time.
+1. WebRTC noise suppression cleans the signal (steady fan and room noise), 10 ms at a time,
+   whenever the background is noisy.
 2. Voice activity detection (PocketSphinx's endpointer) cuts the stream into utterances;
    silence is never decoded, so a quiet night costs almost nothing.
 3. Each utterance is decoded with a grammar holding the trigger phrases and the decoys
@@ -17,7 +18,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import deque
 from functools import lru_cache
+
+import numpy as np
 
 from voice_skill.errors import UserError
 from voice_skill.recognizers.base import SAMPLE_RATE, Heard
@@ -28,6 +32,7 @@ MAX_UTTERANCE_SECONDS = 6.0  # longer speech is decoded in pieces of this length
 MIN_UTTERANCE_SECONDS = 0.25
 DEFAULT_MIN_FRAME_SCORE = -3.3  # mean log acoustic score per frame of the trigger words
 NOISE_SUPPRESSION_LEVEL = 4  # webrtc-noise-gain: 0 (off) .. 4 (strongest)
+NOISY_FLOOR_DBFS = -60.0  # background level above which the suppressed signal is used
 ENDPOINT_WINDOW = 0.3  # seconds of non-speech that end an utterance
 MIN_PHONES_PER_SECOND = 5.5  # a trigger stretched over a long sentence is not a trigger
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
@@ -94,6 +99,7 @@ class PocketsphinxRecognizer:
                 raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the PocketSphinx dictionary; choose other words")
         usable_decoys = [d for d in decoys if all(w in prons for w in d.split())]
         self._grammar = Decoder(hmm=hmm, dict=dictionary, loglevel="FATAL", beam=1e-80, pbeam=1e-80, wbeam=1e-60)
+        self._phrases = set(self._triggers) | set(usable_decoys)
         self._grammar.add_jsgf_string("commands", _jsgf(sorted(self._triggers) + usable_decoys))
         self._grammar.activate_search("commands")
         self._min_frame_score = min_frame_score
@@ -104,7 +110,11 @@ class PocketsphinxRecognizer:
             self._denoiser = AudioProcessor(0, noise_suppression)
         self._endpointer = Endpointer(window=ENDPOINT_WINDOW, ratio=0.9, vad_mode=Vad.MEDIUM_LOOSE, sample_rate=SAMPLE_RATE)
         self._frame_bytes = self._endpointer.frame_bytes
+        self._recent: deque[tuple[float, bytes]] = deque(maxlen=int(ENDPOINT_WINDOW / self._endpointer.frame_length) + 2)
+        self._audio = bytearray()  # the current utterance, for a second decode
         self._raw = bytearray()  # waiting for a whole 10 ms block
+        self._levels: deque[float] = deque(maxlen=1000)  # 10 s of 10 ms frame levels
+        self._floor: float | None = None
         self._pending = bytearray()  # waiting for a whole endpointer frame
         self._in_utterance = False
         self._ignored = False
@@ -116,13 +126,25 @@ class PocketsphinxRecognizer:
         return self._samples / SAMPLE_RATE
 
     def _clean(self, pcm: bytes) -> bytes:
+        """Noise suppression, only where there is noise to suppress.
+
+        WebRTC's suppressor runs on every 10 ms (so its noise estimate stays current), but its
+        output is used only while the background (the quietest 10 ms of the last 10 s) is above
+        NOISY_FLOOR_DBFS: on clean input it blurs soft word endings ("repeat that").
+        """
         if self._denoiser is None:
             return pcm
         self._raw += pcm
         usable = len(self._raw) - len(self._raw) % FRAME_10MS
         out = bytearray()
         for i in range(0, usable, FRAME_10MS):
-            out += self._denoiser.Process10ms(bytes(self._raw[i : i + FRAME_10MS])).audio
+            frame = bytes(self._raw[i : i + FRAME_10MS])
+            cleaned = self._denoiser.Process10ms(frame).audio
+            samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
+            self._levels.append(float(np.sqrt(np.mean(samples * samples))) / 32768 + 1e-9)
+            if len(self._levels) % 10 == 0 or self._floor is None:
+                self._floor = 20 * math.log10(min(self._levels))
+            out += cleaned if self._floor > NOISY_FLOOR_DBFS else frame
         del self._raw[:usable]
         return bytes(out)
 
@@ -134,6 +156,7 @@ class PocketsphinxRecognizer:
             frame = bytes(self._pending[:size])
             del self._pending[:size]
             self._samples += size // 2
+            self._recent.append((self._now() - self._endpointer.frame_length, frame))
             was_in_speech = self._endpointer.in_speech
             speech = self._endpointer.process(frame)
             if speech is None:
@@ -143,7 +166,8 @@ class PocketsphinxRecognizer:
             self._add_speech(speech)
             if not self._endpointer.in_speech:
                 end = self._endpointer.speech_end
-                results.extend(self._end_utterance(end))
+                tail = b"".join(f for start, f in self._recent if start >= end - 1e-6)
+                results.extend(self._end_utterance(end, tail))
             elif self._speech_bytes > MAX_UTTERANCE_SECONDS * SAMPLE_RATE * 2:
                 results.extend(self._end_utterance(self._now()))  # a long stretch: decode it in pieces
                 self._start_utterance()
@@ -154,24 +178,43 @@ class PocketsphinxRecognizer:
         self._ignored = False
         self._utterance += 1
         self._speech_bytes = 0
+        self._audio.clear()
         self._grammar.start_utt()
 
     def _add_speech(self, speech: bytes) -> None:
         if not self._ignored:
             self._speech_bytes += len(speech)
+            self._audio += speech
             self._grammar.process_raw(speech, no_search=False, full_utt=False)
 
-    def _end_utterance(self, speech_end: float) -> list[Heard]:
+    def _complete(self) -> tuple[str, float] | None:
+        """The decoded phrase and its frame score, if the search reached the end of a phrase."""
+        hyp = self._grammar.hyp()
+        if hyp is None or not hyp.hypstr or hyp.hypstr not in self._phrases:
+            return None
+        return hyp.hypstr, frame_score(self._grammar.seg())
+
+    def _end_utterance(self, speech_end: float, tail: bytes = b"") -> list[Heard]:
         self._in_utterance = False
         if self._ignored:
             return []
         self._grammar.end_utt()
         duration = self._speech_bytes / 2 / SAMPLE_RATE
-        hyp = self._grammar.hyp()
-        if hyp is None or not hyp.hypstr or duration < MIN_UTTERANCE_SECONDS:
+        if duration < MIN_UTTERANCE_SECONDS:
+            log.debug("utterance of %.2f s ending at %.2f s: too short", duration, speech_end)
             return []
-        text = hyp.hypstr
-        score = frame_score(self._grammar.seg())
+        found = self._complete()
+        if found is None and tail:
+            # The endpointer often calls a soft last consonant ("tip", "that") silence: the
+            # search then ends inside the phrase. Decode once more with the frames after it.
+            self._grammar.start_utt()
+            self._grammar.process_raw(bytes(self._audio) + tail, no_search=False, full_utt=True)
+            self._grammar.end_utt()
+            found = self._complete()
+        if found is None:
+            log.debug("utterance of %.2f s ending at %.2f s: no phrase", duration, speech_end)
+            return []
+        text, score = found
         confidence = max(0.0, min(1.0, 1.0 + score / 6.0))
         if text in self._triggers:
             rate = len(phones_of(text)) / duration
@@ -193,6 +236,9 @@ class PocketsphinxRecognizer:
         return results
 
     def reset(self) -> None:
+        """Forget what was heard so far (the skill's own voice): decoding restarts from here."""
         if self._in_utterance and not self._ignored:
             self._grammar.end_utt()
-        self._ignored = True  # the rest of the current utterance, if any, is dropped
+            self._grammar.start_utt()
+        self._speech_bytes = 0
+        self._audio.clear()

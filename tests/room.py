@@ -1,0 +1,186 @@
+"""A virtual bedroom for live tests: a private PulseAudio server with a null sink.
+
+The sink is the room's air: the skill plays into it, the test plays speech into it with
+paplay, and its monitor source is the skill's microphone (sounddevice opens it through
+ALSA's `pulse` device). The test records the room with parec to hear what the skill said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16000
+ROOM_CONFIG = """\
+load-module module-native-protocol-unix auth-anonymous=1
+load-module module-null-sink sink_name=room rate=16000 channels=1 sink_properties=device.description=Room
+set-default-sink room
+set-default-source room.monitor
+"""
+
+
+def room_tools_missing() -> str | None:
+    for tool in ("pulseaudio", "paplay", "parec", "pactl"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
+    if not Path("/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so").exists() and not list(Path("/usr/lib").glob("*/alsa-lib/libasound_module_pcm_pulse.so")):
+        return "the ALSA pulse plugin is not installed (apt-get install libasound2-plugins)"
+    return None
+
+
+class VirtualRoom:
+    def __init__(self, base: Path):
+        self.base = base
+        self.runtime = base / "run"
+        self.config = base / "room.pa"
+        self.log = base / "pulseaudio.log"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = os.environ.copy()
+        env["XDG_RUNTIME_DIR"] = str(self.runtime)
+        env["PULSE_RUNTIME_PATH"] = str(self.runtime / "pulse")
+        return env
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
+        self.config.write_text(ROOM_CONFIG)
+        with open(self.log, "ab") as log:
+            self._process = subprocess.Popen(
+                ["pulseaudio", "-n", "-F", str(self.config), "--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr", "--use-pid-file=no"],
+                env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"pulseaudio exited: {self.log.read_text()[-2000:]}")
+            if subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("pulseaudio did not start in time")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def play(self, wav: Path) -> None:
+        subprocess.run(["paplay", "--device=room", str(wav)], env=self.env, check=True, timeout=60)
+
+    def recorder(self) -> "Recorder":
+        return Recorder(self)
+
+
+class Recorder:
+    """Records the room (the sink's monitor) into memory while active."""
+
+    def __init__(self, room: VirtualRoom):
+        self._room = room
+        self._data = bytearray()
+        self._process: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> "Recorder":
+        self._process = subprocess.Popen(
+            ["parec", "--device=room.monitor", f"--rate={RATE}", "--channels=1", "--format=s16le", "--raw", "--latency-msec=20"],
+            env=self._room.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        while True:
+            chunk = self._process.stdout.read(3200)
+            if not chunk:
+                return
+            self._data += chunk
+
+    def __exit__(self, *exc) -> None:
+        self._process.send_signal(signal.SIGINT)
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._thread.join(5)
+
+    @property
+    def audio(self) -> np.ndarray:
+        usable = len(self._data) - len(self._data) % 2
+        return np.frombuffer(bytes(self._data[:usable]), dtype=np.int16).astype(np.float32) / 32768
+
+
+@dataclass
+class SkillProcess:
+    """`voice-skill run` listening live in the room, its JSON events collected as they come."""
+
+    process: subprocess.Popen
+    events: list[dict] = field(default_factory=list)
+    stderr_lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, room: VirtualRoom, *args: str, env: dict | None = None) -> "SkillProcess":
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voice_skill", "run", "--json", *args],
+            env=env or room.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+        )
+        skill = cls(process)
+        threading.Thread(target=skill._read_events, daemon=True).start()
+        threading.Thread(target=skill._read_stderr, daemon=True).start()
+        skill.wait_for("listening", timeout=30)
+        time.sleep(0.5)  # the microphone stream is open once the first blocks flow
+        return skill
+
+    def _read_events(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                event = json.loads(line)
+                event["_wall"] = time.monotonic()
+                self.events.append(event)
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            self.stderr_lines.append(line.rstrip())
+
+    def of(self, kind: str, **match) -> list[dict]:
+        return [e for e in self.events if e["event"] == kind and all(e.get(k) == v for k, v in match.items())]
+
+    def wait_for(self, kind: str, count: int = 1, timeout: float = 20.0, **match) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.of(kind, **match)
+            if len(found) >= count:
+                return found
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {count} {kind} event(s) {match} in time; events: {self.events}; stderr: {self.stderr_lines[-10:]}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
