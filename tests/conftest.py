@@ -53,3 +53,20 @@ def run_cli(*args: str, timeout: float = 120, input: str | None = None) -> subpr
 
 def json_events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="session")
+def room(tmp_path_factory):
+    """The virtual bedroom (a private PulseAudio server), shared by the live tests."""
+    from room import VirtualRoom, room_tools_missing
+
+    missing = room_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    room = VirtualRoom(tmp_path_factory.mktemp("room"))
+    try:
+        room.start()
+    except RuntimeError as exc:
+        pytest.skip(f"the virtual room (PulseAudio) cannot start here: {exc}")
+    yield room
+    room.stop()

@@ -16,7 +16,7 @@ import soxr
 
 from audio_factory import flite, sequence, write_wav
 from conftest import requires_espeak, requires_flite
-from room import SkillProcess, VirtualRoom, room_tools_missing
+from room import SkillProcess, VirtualRoom, room_tools_missing  # noqa: F401  (room fixture: conftest)
 
 missing = room_tools_missing()
 pytestmark = [
@@ -46,17 +46,6 @@ def write_pack(folder: Path, category: str, kind: str, texts: list[str]) -> None
     folder.mkdir(parents=True, exist_ok=True)
     items = "".join(f'\n[[phrase]]\nid = "{category}-{kind}-{i}"\nlevel = "light"\ntext = "{t}"\n' for i, t in enumerate(texts))
     (folder / f"{category}-{kind}.toml").write_text(f'[pack]\nkind = "{kind}"\ncategory = "{category}"\n{items}')
-
-
-@pytest.fixture(scope="module")
-def room(tmp_path_factory):
-    room = VirtualRoom(tmp_path_factory.mktemp("room"))
-    try:
-        room.start()
-    except RuntimeError as exc:
-        pytest.skip(f"the virtual room (PulseAudio) cannot start here: {exc}")
-    yield room
-    room.stop()
 
 
 @pytest.fixture()
@@ -298,3 +287,31 @@ def test_sigterm_and_sigint_stop_within_a_second(room, private_dirs, content):
         assert code == 0 and took < 1.0, (sig, code, took, skill.stderr_lines)
         time.sleep(0.2)
         assert skill.of("done"), skill.events
+
+
+def test_speaker_failure_mid_answer_is_survived(room, private_dirs, content, said):
+    long_text = "Lie close, and take turns naming three small things your partner did this week that made your life easier, then say thank you for each of them, slowly."
+    folder = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases"
+    write_pack(folder, "slow", "tip", [long_text])
+    write_pack(folder, "slow", "question", [long_text + " Which one mattered most?"])
+    content("slow")
+    skill = start_skill(room, private_dirs)
+    try:
+        room.play(said("give us a tip"))
+        skill.wait_for("say", timeout=15)
+        time.sleep(1.5)
+        room.stop()  # the speaker (and the microphone) vanish mid-answer
+        time.sleep(1.0)
+        room.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum("microphone open" in line for line in skill.stderr_lines) < 2:
+            time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("speaker failed" in line for line in skill.stderr_lines):
+            time.sleep(0.2)
+        assert skill.process.poll() is None, "\n".join(skill.stderr_lines)
+        assert any("speaker failed" in line for line in skill.stderr_lines), "\n".join(skill.stderr_lines)
+        room.play(said("ask us a question"))
+        assert skill.wait_for("say", count=2, timeout=20)[1]["intent"] == "question"
+    finally:
+        skill.stop()

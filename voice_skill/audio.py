@@ -24,6 +24,7 @@ from voice_skill.recognizers.base import SAMPLE_RATE
 log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 0.1
+PLAYBACK_GRACE_SECONDS = 3.0  # a sound still "playing" this long after its end is stuck
 
 
 @dataclass(frozen=True)
@@ -362,9 +363,10 @@ def chime(rate: int = 22050, volume: float = 0.5) -> Sound:
 class Playback:
     """One sound playing on the speaker, in its own thread; stop() cuts it short."""
 
-    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
+    def __init__(self, thread: threading.Thread, stop_event: threading.Event, deadline: float = float("inf")):
         self._thread = thread
         self._stop = stop_event
+        self.deadline = deadline  # time.monotonic() by which it must have ended
         self._first_sample = threading.Event()
         self._first_sample_at = 0.0
         self.error: Exception | None = None
@@ -426,7 +428,7 @@ class Speaker:
                 playback.mark_first_sample()
 
         thread = threading.Thread(target=run, name="speaker", daemon=True)
-        playback = Playback(thread, stop)
+        playback = Playback(thread, stop, time.monotonic() + sound.duration + PLAYBACK_GRACE_SECONDS)
         thread.start()
         return playback
 

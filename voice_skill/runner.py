@@ -217,6 +217,16 @@ class Runner:
             self.emit("error", what="speaker", detail=str(playback.error))
 
     def _check_playback(self) -> None:
+        playback = self._playback
+        if playback is not None and not playback.done and time.monotonic() > playback.deadline:
+            playback.stop()  # a device that stopped taking audio without an error
+            if playback.error is None:
+                playback.error = TimeoutError("the speaker stopped taking audio")
+            self._report_playback(playback)
+            self._playback = None
+            self.skill.on_speech_done(self.now)
+            self.recognizer.reset()
+            return
         if self._playback is not None and self._playback.done:
             self._report_playback(self._playback)
             self._playback = None
