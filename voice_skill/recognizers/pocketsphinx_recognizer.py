@@ -32,7 +32,8 @@ MAX_UTTERANCE_SECONDS = 6.0  # longer speech is decoded in pieces of this length
 MIN_UTTERANCE_SECONDS = 0.25
 DEFAULT_MIN_FRAME_SCORE = -3.3  # mean log acoustic score per frame of the trigger words
 NOISE_SUPPRESSION_LEVEL = 4  # webrtc-noise-gain: 0 (off) .. 4 (strongest)
-NOISY_FLOOR_DBFS = -60.0  # background level above which the suppressed signal is used
+NOISY_FLOOR_DBFS = -50.0  # background level above which the suppressed signal is used
+NOISY_HYSTERESIS_DB = 6.0  # ... and below which (minus this) it is no longer used
 ENDPOINT_WINDOW = 0.3  # seconds of non-speech that end an utterance
 MIN_PHONES_PER_SECOND = 5.5  # a trigger stretched over a long sentence is not a trigger
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
@@ -114,7 +115,7 @@ class PocketsphinxRecognizer:
         self._audio = bytearray()  # the current utterance, for a second decode
         self._raw = bytearray()  # waiting for a whole 10 ms block
         self._levels: deque[float] = deque(maxlen=1000)  # 10 s of 10 ms frame levels
-        self._floor: float | None = None
+        self._suppressing = False
         self._pending = bytearray()  # waiting for a whole endpointer frame
         self._in_utterance = False
         self._ignored = False
@@ -130,7 +131,8 @@ class PocketsphinxRecognizer:
 
         WebRTC's suppressor runs on every 10 ms (so its noise estimate stays current), but its
         output is used only while the background (the quietest 10 ms of the last 10 s) is above
-        NOISY_FLOOR_DBFS: on clean input it blurs soft word endings ("repeat that").
+        NOISY_FLOOR_DBFS: on clean or quietly noisy input it blurs soft word endings ("repeat
+        that", "give us a tip" heard as "give him a tip" with a fan 26 dB below the voice).
         """
         if self._denoiser is None:
             return pcm
@@ -142,9 +144,14 @@ class PocketsphinxRecognizer:
             cleaned = self._denoiser.Process10ms(frame).audio
             samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
             self._levels.append(float(np.sqrt(np.mean(samples * samples))) / 32768 + 1e-9)
-            if len(self._levels) % 10 == 0 or self._floor is None:
-                self._floor = 20 * math.log10(min(self._levels))
-            out += cleaned if self._floor > NOISY_FLOOR_DBFS else frame
+            if len(self._levels) % 10 == 0 and not self._endpointer.in_speech:
+                # Decided between utterances only, with some hysteresis: never mid-phrase.
+                floor = 20 * math.log10(min(self._levels))
+                if floor > NOISY_FLOOR_DBFS:
+                    self._suppressing = True
+                elif floor < NOISY_FLOOR_DBFS - NOISY_HYSTERESIS_DB:
+                    self._suppressing = False
+            out += cleaned if self._suppressing else frame
         del self._raw[:usable]
         return bytes(out)
 
