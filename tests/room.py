@@ -146,8 +146,7 @@ class SkillProcess:
         skill = cls(process)
         threading.Thread(target=skill._read_events, daemon=True).start()
         threading.Thread(target=skill._read_stderr, daemon=True).start()
-        skill.wait_for("listening", timeout=30)
-        time.sleep(0.5)  # the microphone stream is open once the first blocks flow
+        skill.wait_for("listening", timeout=30)  # sent once the first audio has arrived
         return skill
 
     def _read_events(self) -> None:

@@ -315,3 +315,25 @@ def test_speaker_failure_mid_answer_is_survived(room, private_dirs, content, sai
         assert skill.wait_for("say", count=2, timeout=20)[1]["intent"] == "question"
     finally:
         skill.stop()
+
+
+def test_a_consumer_that_falls_behind_loses_audio_counted_and_logged(room, monkeypatch, caplog):
+    import logging
+
+    for key in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH"):
+        monkeypatch.setenv(key, room.env[key])
+    from voice_skill.audio import Microphone, reinitialize_portaudio, resolve_device
+
+    reinitialize_portaudio()
+    mic = Microphone(resolve_device("pulse", "input"), queue_seconds=0.3)
+    mic.open()
+    try:
+        time.sleep(4.0)  # nobody reads: the bounded queue fills and further blocks are dropped
+        with caplog.at_level(logging.WARNING, logger="voice_skill"):
+            blocks = mic.blocks()
+            for _ in range(3):
+                next(blocks)
+    finally:
+        mic.close()
+    assert mic.dropped_blocks >= 5
+    assert "block(s) dropped" in caplog.text

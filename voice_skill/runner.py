@@ -115,9 +115,12 @@ class Runner:
         self._stopping = True
 
     def run(self) -> None:
-        self.emit("listening", engine=self.recognizer.name)
+        listening = False
         try:
             for chunk in self.source.chunks():
+                if not listening:  # the first audio has arrived: from now on it hears
+                    self.emit("listening", engine=self.recognizer.name)
+                    listening = True
                 self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
                 self._check_playback()
                 self._handle_results(self._recognize(chunk.pcm))
