@@ -71,3 +71,12 @@ def test_stop_in_the_window_closes_it():
     skill.on_speech_done(3.0)
     assert skill.on_intent(intent("stop", 4.0)) == []
     assert skill.on_intent(intent("repeat", 5.0)) == [Ignored("repeat", "no follow-up window")]
+
+
+def test_voice_changes_any_time_but_not_over_its_own_voice():
+    from voice_skill.skill import AdjustVoice
+
+    skill = Skill(picker())
+    assert skill.on_intent(intent("softer", 1.0)) == [AdjustVoice("softer")]
+    skill.on_intent(intent("tip", 2.0))
+    assert skill.on_intent(intent("slower", 3.0)) == [Ignored("slower", "speaking")]

@@ -74,3 +74,21 @@ def test_missing_engine_is_a_speech_error():
     synth = Synthesizer(command=["/nonexistent/espeak-worker"])
     with pytest.raises(SpeechError, match="cannot start"):
         synth.start()
+
+
+def test_voice_adjustments_are_bounded_and_stored(tmp_path):
+    from voice_skill.speech import VoiceStore, adjusted
+
+    voice = Voice()
+    assert adjusted(voice, "softer").volume < voice.volume < adjusted(voice, "louder").volume
+    assert adjusted(voice, "slower").rate < voice.rate < adjusted(voice, "faster").rate
+    quiet = voice
+    for _ in range(20):
+        quiet = adjusted(quiet, "softer")
+    assert quiet.volume == 0.05  # never silent
+    store = VoiceStore(tmp_path / "state" / "voice.json")
+    assert store.load(voice) == voice
+    store.save(adjusted(voice, "slower"))
+    assert store.load(voice).rate == voice.rate - 20
+    (tmp_path / "state" / "voice.json").write_text("{broken")
+    assert store.load(voice) == voice
