@@ -22,10 +22,14 @@ ATTEMPTS = 3
 def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tuple[bytes, int]:
     if not text.strip():
         raise ValueError("nothing to say")
-    engine.setProperty("rate", int(rate))
-    engine.setProperty("volume", float(volume))
+    # Properties go straight to the espeak driver: through pyttsx3's command queue they are
+    # applied late, after the text, whenever the previous utterance's end is still pending
+    # (seen as a render at the old rate now and then).
+    driver = engine.proxy._driver
+    driver.setProperty("rate", int(rate))
+    driver.setProperty("volume", float(volume))
     if voice:
-        engine.setProperty("voice", voice)
+        driver.setProperty("voice", voice)
     # pyttsx3's espeak driver now and then finishes an utterance before any audio reached
     # its buffer (seen about once in ten renders): such an empty render is simply redone.
     for _ in range(ATTEMPTS):
