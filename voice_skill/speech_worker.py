@@ -25,11 +25,15 @@ def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tu
     # Properties go straight to the espeak driver: through pyttsx3's command queue they are
     # applied late, after the text, whenever the previous utterance's end is still pending
     # (seen as a render at the old rate now and then).
+    from pyttsx3.drivers import _espeak
+
+    _espeak.Synchronize()  # nothing of an earlier utterance is still in espeak-ng's queue
     driver = engine.proxy._driver
     driver.setProperty("rate", int(rate))
     driver.setProperty("volume", float(volume))
     if voice:
         driver.setProperty("voice", voice)
+    _espeak.Synchronize()  # ... and the new properties are in force before the text
     # pyttsx3's espeak driver now and then finishes an utterance before any audio reached
     # its buffer (seen about once in ten renders): such an empty render is simply redone.
     for _ in range(ATTEMPTS):
@@ -38,6 +42,9 @@ def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tu
         with contextlib.redirect_stdout(io.StringIO()):
             engine.save_to_file(text, buffer)
             engine.runAndWait()
+        _espeak.Synchronize()
+        if not buffer.getvalue():
+            continue  # the driver never wrote its WAV: the utterance's end event was lost
         buffer.seek(0)
         with wave.open(buffer) as wav:
             pcm, rate = wav.readframes(wav.getnframes()), wav.getframerate()
