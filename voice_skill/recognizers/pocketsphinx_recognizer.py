@@ -36,6 +36,7 @@ NOISY_FLOOR_DBFS = -50.0  # background level above which the suppressed signal i
 NOISY_HYSTERESIS_DB = 6.0  # ... and below which (minus this) it is no longer used
 ENDPOINT_WINDOW = 0.3  # seconds of non-speech that end an utterance
 MIN_PHONES_PER_SECOND = 5.5  # a trigger stretched over a long sentence is not a trigger
+PREROLL_BYTES = int(0.25 * SAMPLE_RATE) * 2
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
 
 
@@ -111,8 +112,9 @@ class PocketsphinxRecognizer:
             self._denoiser = AudioProcessor(0, noise_suppression)
         self._endpointer = Endpointer(window=ENDPOINT_WINDOW, ratio=0.9, vad_mode=Vad.MEDIUM_LOOSE, sample_rate=SAMPLE_RATE)
         self._frame_bytes = self._endpointer.frame_bytes
-        self._recent: deque[tuple[float, bytes]] = deque(maxlen=int(ENDPOINT_WINDOW / self._endpointer.frame_length) + 2)
+        self._recent: deque[tuple[float, bytes]] = deque(maxlen=int((ENDPOINT_WINDOW + 0.3) / self._endpointer.frame_length) + 2)
         self._audio = bytearray()  # the current utterance, for a second decode
+        self._preroll = b""  # the frames just before it
         self._raw = bytearray()  # waiting for a whole 10 ms block
         self._levels: deque[float] = deque(maxlen=1000)  # 10 s of 10 ms frame levels
         self._suppressing = False
@@ -170,6 +172,8 @@ class PocketsphinxRecognizer:
                 continue
             if not was_in_speech:
                 self._start_utterance()
+                start = self._endpointer.speech_start
+                self._preroll = b"".join(f for t, f in self._recent if t < start - 1e-6)[-PREROLL_BYTES:]
             self._add_speech(speech)
             if not self._endpointer.in_speech:
                 end = self._endpointer.speech_end
@@ -212,10 +216,11 @@ class PocketsphinxRecognizer:
             return []
         found = self._complete()
         if found is None and tail:
-            # The endpointer often calls a soft last consonant ("tip", "that") silence: the
-            # search then ends inside the phrase. Decode once more with the frames after it.
+            # The endpointer often calls a soft first or last sound ("tip", "that") silence:
+            # the search then ends inside the phrase. Decode once more with the frames just
+            # before and after the utterance.
             self._grammar.start_utt()
-            self._grammar.process_raw(bytes(self._audio) + tail, no_search=False, full_utt=True)
+            self._grammar.process_raw(self._preroll + bytes(self._audio) + tail, no_search=False, full_utt=True)
             self._grammar.end_utt()
             found = self._complete()
         if found is None:
