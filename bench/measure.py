@@ -1,0 +1,164 @@
+"""Running a system on one WAV file and measuring it: events, CPU time, peak memory, start-up.
+
+Each run is one child process, started by the small launcher bench/launch.py. CPU time
+(user + system) and peak RSS come from the rusage the kernel reports when the launcher reaps
+the child (os.wait4): what a getrusage(RUSAGE_CHILDREN) delta around a lone child gives, but
+exact per child when two runs overlap, and the peak RSS is the child's own (RUSAGE_CHILDREN
+keeps the largest child ever seen, and a child of the big bench process inherits the bench's
+peak mark; see launch.py). Start-up is the wall time from the launcher's fork to the
+"listening" line, read from the child's stdout as it arrives (both on CLOCK_MONOTONIC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+
+
+@dataclass(frozen=True)
+class System:
+    """Something that reads a WAV file and prints JSON events: the program or a peer."""
+
+    key: str  # column key in the summary
+    label: str  # column title
+    argv: tuple[str, ...]  # the command; the file goes after --input
+
+    def command(self, wav: Path) -> list[str]:
+        return [*self.argv, "--input", str(wav)]
+
+
+PROGRAM = System("voice_skill", "voice-skill", (sys.executable, "-m", "voice_skill", "run", "--no-speak", "--json"))
+KWS_PEER = System("kws_peer", "kws peer", (sys.executable, "-m", "bench.peers", "kws"))
+LM_PEER = System("lm_peer", "LM peer", (sys.executable, "-m", "bench.peers", "lm"))
+SYSTEMS = (PROGRAM, KWS_PEER, LM_PEER)
+
+
+@dataclass(frozen=True)
+class Run:
+    system: str
+    file: str
+    audio_seconds: float
+    events: tuple[dict, ...]
+    cpu_seconds: float  # user + system, the child and anything it waited for
+    peak_rss_mb: float
+    wall_seconds: float
+    start_to_listening: float | None  # seconds; None if it never said it was listening
+    returncode: int
+    stderr_tail: str = ""
+
+    @property
+    def rtf(self) -> float:
+        return self.cpu_seconds / self.audio_seconds if self.audio_seconds else float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and any(e.get("event") == "done" for e in self.events)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A private home for the children: their config, state and data never touch the user's."""
+
+    root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for key, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+            env[key] = str(self.root / sub)
+        env.pop("VOICE_SKILL_CONFIG", None)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        env.update(self.extra_env)
+        return env
+
+
+def run_on_file(command: list[str], audio_seconds: float, sandbox: Sandbox, log: Path, timeout: float = 1800.0, system: str = "", name: str = "") -> Run:
+    """Run one command to completion (through bench/launch.py) and measure it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    usage_file = log.with_suffix(".rusage.json")
+    usage_file.unlink(missing_ok=True)
+    events: list[dict] = []
+    listening_at: float | None = None
+    with open(log, "w+", encoding="utf-8") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), str(usage_file), *command],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=REPO,
+            env=sandbox.env(),
+            bufsize=1,
+            start_new_session=True,  # a timeout kills the launcher and the child together
+        )
+        watchdog = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
+        watchdog.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not line.startswith("{"):
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("event") == "listening" and listening_at is None:
+                listening_at = time.monotonic()
+            events.append(event)
+        proc.stdout.close()
+        proc.wait()
+        finished = time.monotonic()
+        watchdog.cancel()
+        stderr.seek(0)
+        tail = stderr.read()[-2000:]
+    usage = json.loads(usage_file.read_text("utf-8")) if usage_file.exists() else None
+    spawned = usage["spawned_monotonic"] if usage else float("nan")
+    return Run(
+        system=system,
+        file=name,
+        audio_seconds=audio_seconds,
+        events=tuple(events),
+        cpu_seconds=usage["user_seconds"] + usage["system_seconds"] if usage else float("nan"),
+        peak_rss_mb=usage["max_rss_kb"] / 1024 if usage else float("nan"),  # Linux reports kilobytes
+        wall_seconds=finished - spawned,
+        start_to_listening=listening_at - spawned if usage and listening_at is not None else None,
+        returncode=proc.returncode,
+        stderr_tail=tail,
+    )
+
+
+def program_fingerprint() -> str:
+    """A hash of the program's code and trigger table, to tell whether it changed during a run."""
+    digest = hashlib.sha1()
+    for path in sorted([*(REPO / "voice_skill").rglob("*.py"), REPO / "phrases" / "triggers.toml"]):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def git_head() -> str:
+    """The checked-out commit, with "+changes" when the program's files differ from it (read-only)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--", "voice_skill", "phrases") else "")
+
+
+def output_device_names() -> list[str]:
+    """Speakers PortAudio can see (empty without a sound card or without PortAudio)."""
+    try:
+        from voice_skill.audio import list_devices
+
+        return [d["name"] for d in list_devices() if d.get("max_output_channels", 0) > 0]
+    except Exception:  # noqa: BLE001 - no PortAudio, no devices: either way nothing to play on
+        return []
