@@ -19,7 +19,6 @@ import logging
 import math
 import os
 from collections import deque
-from functools import lru_cache
 
 import numpy as np
 
@@ -40,28 +39,11 @@ PREROLL_BYTES = int(0.25 * SAMPLE_RATE) * 2
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
 
 
-def _model_paths() -> tuple[str, str, str]:
+def _model_paths() -> tuple[str, str]:
     from pocketsphinx import get_model_path
 
     base = os.path.join(get_model_path(), "en-us")
-    return os.path.join(base, "en-us"), os.path.join(base, "cmudict-en-us.dict"), os.path.join(base, "en-us.lm.bin")
-
-
-@lru_cache(maxsize=1)
-def _pronunciations() -> dict[str, tuple[str, ...]]:
-    _, dictionary, _ = _model_paths()
-    prons: dict[str, tuple[str, ...]] = {}
-    with open(dictionary, encoding="utf-8") as lines:
-        for line in lines:
-            word, *phones = line.split()
-            if "(" not in word:
-                prons[word] = tuple(phones)
-    return prons
-
-
-def phones_of(text: str) -> list[str]:
-    prons = _pronunciations()
-    return [p for w in text.split() for p in prons.get(w.split("(")[0], ())]
+    return os.path.join(base, "en-us"), os.path.join(base, "cmudict-en-us.dict")
 
 
 def _jsgf(phrases: list[str]) -> str:
@@ -92,15 +74,16 @@ class PocketsphinxRecognizer:
     ):
         from pocketsphinx import Decoder, Endpointer, Vad
 
-        hmm, dictionary, _ = _model_paths()
+        hmm, dictionary = _model_paths()
+        self._grammar = Decoder(hmm=hmm, dict=dictionary, loglevel="FATAL", beam=1e-80, pbeam=1e-80, wbeam=1e-60)
         self._triggers = set(phrases)
-        prons = _pronunciations()
+        pronounce = self._grammar.lookup_word  # the decoder's own dictionary: None for unknown words
         for phrase in self._triggers:
-            missing = [w for w in phrase.split() if w not in prons]
+            missing = [w for w in phrase.split() if pronounce(w) is None]
             if missing:
                 raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the PocketSphinx dictionary; choose other words")
-        usable_decoys = [d for d in decoys if all(w in prons for w in d.split())]
-        self._grammar = Decoder(hmm=hmm, dict=dictionary, loglevel="FATAL", beam=1e-80, pbeam=1e-80, wbeam=1e-60)
+        self._phone_counts = {p: sum(len(pronounce(w).split()) for w in p.split()) for p in self._triggers}
+        usable_decoys = [d for d in decoys if all(pronounce(w) is not None for w in d.split())]
         self._phrases = set(self._triggers) | set(usable_decoys)
         self._grammar.add_jsgf_string("commands", _jsgf(sorted(self._triggers) + usable_decoys))
         self._grammar.activate_search("commands")
@@ -229,7 +212,7 @@ class PocketsphinxRecognizer:
         text, score = found
         confidence = max(0.0, min(1.0, 1.0 + score / 6.0))
         if text in self._triggers:
-            rate = len(phones_of(text)) / duration
+            rate = self._phone_counts[text] / duration
             log.debug("candidate %r: frame score %.2f, %.1f phones/s", text, score, rate)
             if score < self._min_frame_score or rate < MIN_PHONES_PER_SECOND:
                 text = ""
