@@ -436,12 +436,3 @@ class Speaker:
         playback = self.play(sound)
         playback.wait()
         return playback
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()

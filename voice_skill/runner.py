@@ -167,10 +167,7 @@ class Runner:
         self.emit("wake", intent=intent.kind, at=round(intent.at, 2))
         for action in actions:
             if isinstance(action, StopSpeaking):
-                if self._playback is not None:
-                    self._playback.stop()
-                    self._playback.wait(1)
-                    self._playback = None
+                self._cut_playback()
                 self.skill.on_speech_done(self.now)
             elif isinstance(action, Say):
                 self._say(action, intent)
@@ -202,9 +199,7 @@ class Runner:
     def _play(self, sound: Sound, started: float | None = None) -> float:
         """Start playing; in file mode wait for the end. Returns ms from `started` to the first sample."""
         started = time.perf_counter() if started is None else started
-        if self._playback is not None:
-            self._playback.stop()
-            self._playback.wait(1)
+        self._cut_playback()
         playback = self.answers.speaker.play(sound)
         first_audio_ms = round((playback.first_sample_at(timeout=2.0) - started) * 1000, 1)
         if self.realtime:
@@ -214,24 +209,29 @@ class Runner:
             self._report_playback(playback)
         return first_audio_ms
 
+    def _cut_playback(self) -> None:
+        if self._playback is not None:
+            self._playback.stop()
+            self._playback.wait(1)
+            self._playback = None
+
     def _report_playback(self, playback: Playback) -> None:
         if playback.error is not None:
             log.error("the speaker failed while answering (%s); still listening", playback.error)
             self.emit("error", what="speaker", detail=str(playback.error))
 
     def _check_playback(self) -> None:
+        """Live mode: once the answer has played out (or the speaker got stuck), listen again."""
         playback = self._playback
-        if playback is not None and not playback.done and time.monotonic() > playback.deadline:
+        if playback is None:
+            return
+        if not playback.done:
+            if time.monotonic() <= playback.deadline:
+                return
             playback.stop()  # a device that stopped taking audio without an error
             if playback.error is None:
                 playback.error = TimeoutError("the speaker stopped taking audio")
-            self._report_playback(playback)
-            self._playback = None
-            self.skill.on_speech_done(self.now)
-            self.recognizer.reset()
-            return
-        if self._playback is not None and self._playback.done:
-            self._report_playback(self._playback)
-            self._playback = None
-            self.skill.on_speech_done(self.now)
-            self.recognizer.reset()
+        self._report_playback(playback)
+        self._playback = None
+        self.skill.on_speech_done(self.now)
+        self.recognizer.reset()
