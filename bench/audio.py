@@ -18,13 +18,12 @@ from typing import Callable
 
 import numpy as np
 import soundfile
-import soxr
 
 _TESTS = Path(__file__).resolve().parent.parent / "tests"
 if str(_TESTS) not in sys.path:
     sys.path.append(str(_TESTS))
 
-from audio_factory import fan_noise, rms  # noqa: E402  (the project's one definition of room noise)
+from audio_factory import fan_noise, read_mono16k, rms  # noqa: E402  (the project's one definition of room noise)
 
 RATE = 16000
 REFERENCE_DBFS = -23.0  # active-speech RMS of a normal voice at the microphone
@@ -60,14 +59,6 @@ def voice_named(name: str) -> Voice:
         if voice.name == name:
             return voice
     raise KeyError(f"unknown voice {name!r}; known: {', '.join(v.name for v in VOICES)}")
-
-
-def read_mono16k(path: Path) -> np.ndarray:
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    mono = data.mean(axis=1)
-    if rate != RATE:
-        mono = soxr.resample(mono, rate, RATE)
-    return mono.astype(np.float32)
 
 
 def write_wav(path: Path, audio: np.ndarray) -> None:

@@ -20,7 +20,8 @@ def have(tool: str) -> bool:
     return shutil.which(tool) is not None
 
 
-def _read_mono16k(path: Path) -> np.ndarray:
+def read_mono16k(path: Path) -> np.ndarray:
+    """Any sound file as float32 16 kHz mono."""
     data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     mono = data.mean(axis=1)
     if rate != RATE:
@@ -35,7 +36,7 @@ def _cached(cache: Path, key: str, make) -> np.ndarray:
         tmp = path.with_suffix(".tmp.wav")
         make(tmp)
         tmp.rename(path)
-    return _read_mono16k(path)
+    return read_mono16k(path)
 
 
 def flite(text: str, voice: str, cache: Path) -> np.ndarray:
