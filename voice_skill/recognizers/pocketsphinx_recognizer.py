@@ -29,12 +29,14 @@ log = logging.getLogger(__name__)
 
 MAX_UTTERANCE_SECONDS = 6.0  # longer speech is decoded in pieces of this length
 MIN_UTTERANCE_SECONDS = 0.25
-DEFAULT_MIN_FRAME_SCORE = -3.3  # mean log acoustic score per frame of the trigger words
+DEFAULT_MIN_FRAME_SCORE = -3.5  # mean log acoustic score per frame of the trigger words
+NOISY_SCORE_ALLOWANCE = 0.8  # how much lower it may be while noise is being suppressed
 NOISE_SUPPRESSION_LEVEL = 4  # webrtc-noise-gain: 0 (off) .. 4 (strongest)
 NOISY_FLOOR_DBFS = -50.0  # background level above which the suppressed signal is used
 NOISY_HYSTERESIS_DB = 6.0  # ... and below which (minus this) it is no longer used
-ENDPOINT_WINDOW = 0.3  # seconds of non-speech that end an utterance
-MIN_PHONES_PER_SECOND = 5.5  # a trigger stretched over a long sentence is not a trigger
+VAD_MODE = 1  # pocketsphinx.Vad.MEDIUM_LOOSE (0 loose .. 3 strict; 0 and 2 measured no better)
+ENDPOINT_WINDOW = 0.2  # seconds of non-speech that end an utterance (0.3: p90 delay 0.67 s, 0.2: 0.58 s)
+MIN_PHONES_PER_SECOND = 5.5
 PREROLL_BYTES = int(0.25 * SAMPLE_RATE) * 2
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
 
@@ -44,6 +46,32 @@ def _model_paths() -> tuple[str, str]:
 
     base = os.path.join(get_model_path(), "en-us")
     return os.path.join(base, "en-us"), os.path.join(base, "cmudict-en-us.dict")
+
+
+def read_pronunciations(dictionary: str, words: set[str]) -> dict[str, list[tuple[str, str]]]:
+    """The dictionary entries of these words: word -> [(entry, phones)], e.g. ("a(2)", "EY")."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    with open(dictionary, encoding="utf-8") as lines:
+        for line in lines:
+            entry, _, phones = line.partition(" ")
+            word = entry.split("(", 1)[0]
+            if word in words:
+                found.setdefault(word, []).append((entry, phones.strip()))
+    return found
+
+
+def _decoder(hmm: str, pronunciations: dict[str, list[tuple[str, str]]], grammar: str, bestpath: bool):
+    """A decoder for the grammar. It starts with an empty dictionary and gets only the words of
+    the grammar: the full 130,000-word CMU dictionary would cost about 80 MB and 0.4 s."""
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(hmm=hmm, dict=os.devnull, loglevel="FATAL", beam=1e-80, pbeam=1e-80, wbeam=1e-60, bestpath=bestpath)
+    entries = [entry for variants in pronunciations.values() for entry in variants]
+    for i, (key, phones) in enumerate(entries):
+        decoder.add_word(key, phones, i == len(entries) - 1)
+    decoder.add_jsgf_string("commands", grammar)
+    decoder.activate_search("commands")
+    return decoder
 
 
 def _jsgf(phrases: list[str]) -> str:
@@ -69,31 +97,38 @@ class PocketsphinxRecognizer:
         self,
         phrases: list[str],
         decoys: list[str] = (),
-        min_frame_score: float = DEFAULT_MIN_FRAME_SCORE,
+        min_frame_score: float | None = None,
         noise_suppression: int = NOISE_SUPPRESSION_LEVEL,
     ):
-        from pocketsphinx import Decoder, Endpointer, Vad
+        from pocketsphinx import Endpointer, Vad
 
         hmm, dictionary = _model_paths()
-        self._grammar = Decoder(hmm=hmm, dict=dictionary, loglevel="FATAL", beam=1e-80, pbeam=1e-80, wbeam=1e-60)
         self._triggers = set(phrases)
-        pronounce = self._grammar.lookup_word  # the decoder's own dictionary: None for unknown words
+        pronunciations = read_pronunciations(dictionary, {w for p in list(phrases) + list(decoys) for w in p.split()})
         for phrase in self._triggers:
-            missing = [w for w in phrase.split() if pronounce(w) is None]
+            missing = [w for w in phrase.split() if w not in pronunciations]
             if missing:
                 raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the PocketSphinx dictionary; choose other words")
-        self._phone_counts = {p: sum(len(pronounce(w).split()) for w in p.split()) for p in self._triggers}
-        usable_decoys = [d for d in decoys if all(pronounce(w) is not None for w in d.split())]
+        self._phone_counts = {p: sum(len(pronunciations[w][0][1].split()) for w in p.split()) for p in self._triggers}
+        # Speech longer than this can never be accepted (too few phones per second for any
+        # trigger), so it is not decoded past this point: long television sentences cost little.
+        self._max_speech_bytes = int((max(self._phone_counts.values()) / MIN_PHONES_PER_SECOND + 0.1) * SAMPLE_RATE) * 2
+        usable_decoys = [d for d in decoys if all(w in pronunciations for w in d.split())]
         self._phrases = set(self._triggers) | set(usable_decoys)
-        self._grammar.add_jsgf_string("commands", _jsgf(sorted(self._triggers) + usable_decoys))
-        self._grammar.activate_search("commands")
-        self._min_frame_score = min_frame_score
+        grammar = _jsgf(sorted(self._triggers) + usable_decoys)
+        # Two decoders over the same grammar. The live one follows the speech as it comes and
+        # only says which phrase it was; the scorer decodes a candidate trigger again, with a
+        # lattice, for the per-word acoustic scores the acceptance test needs. A lattice for
+        # every utterance would cost up to 1 s of CPU per utterance (espeak-ng speech).
+        self._grammar = _decoder(hmm, pronunciations, grammar, bestpath=False)
+        self._scorer = _decoder(hmm, pronunciations, grammar, bestpath=True)
+        self._min_frame_score = DEFAULT_MIN_FRAME_SCORE if min_frame_score is None else min_frame_score
         self._denoiser = None
         if noise_suppression:
             from webrtc_noise_gain import AudioProcessor
 
             self._denoiser = AudioProcessor(0, noise_suppression)
-        self._endpointer = Endpointer(window=ENDPOINT_WINDOW, ratio=0.9, vad_mode=Vad.MEDIUM_LOOSE, sample_rate=SAMPLE_RATE)
+        self._endpointer = Endpointer(window=ENDPOINT_WINDOW, ratio=0.9, vad_mode=VAD_MODE, sample_rate=SAMPLE_RATE)
         self._frame_bytes = self._endpointer.frame_bytes
         self._recent: deque[tuple[float, bytes]] = deque(maxlen=int((ENDPOINT_WINDOW + 0.3) / self._endpointer.frame_length) + 2)
         self._audio = bytearray()  # the current utterance, for a second decode
@@ -103,7 +138,7 @@ class PocketsphinxRecognizer:
         self._suppressing = False
         self._pending = bytearray()  # waiting for a whole endpointer frame
         self._in_utterance = False
-        self._ignored = False
+        self._too_long = False
         self._speech_bytes = 0
         self._utterance = 0
         self._samples = 0
@@ -169,43 +204,54 @@ class PocketsphinxRecognizer:
 
     def _start_utterance(self) -> None:
         self._in_utterance = True
-        self._ignored = False
+        self._too_long = False
         self._utterance += 1
         self._speech_bytes = 0
         self._audio.clear()
         self._grammar.start_utt()
 
     def _add_speech(self, speech: bytes) -> None:
-        if not self._ignored:
-            self._speech_bytes += len(speech)
-            self._audio += speech
-            self._grammar.process_raw(speech, no_search=False, full_utt=False)
+        self._speech_bytes += len(speech)
+        if self._speech_bytes > self._max_speech_bytes:
+            if not self._too_long:
+                self._too_long = True
+                self._audio.clear()
+            return
+        self._audio += speech
+        self._grammar.process_raw(speech, no_search=False, full_utt=False)
 
-    def _complete(self) -> tuple[str, float] | None:
+    def _complete(self, decoder) -> tuple[str, float] | None:
         """The decoded phrase and its frame score, if the search reached the end of a phrase."""
-        hyp = self._grammar.hyp()
+        hyp = decoder.hyp()
         if hyp is None or not hyp.hypstr or hyp.hypstr not in self._phrases:
             return None
-        return hyp.hypstr, frame_score(self._grammar.seg())
+        return hyp.hypstr, frame_score(decoder.seg())
+
+    def _score(self, pcm: bytes, full_utt: bool = False) -> tuple[str, float] | None:
+        self._scorer.start_utt()
+        self._scorer.process_raw(pcm, no_search=False, full_utt=full_utt)
+        self._scorer.end_utt()
+        return self._complete(self._scorer)
 
     def _end_utterance(self, speech_end: float, tail: bytes = b"") -> list[Heard]:
         self._in_utterance = False
-        if self._ignored:
-            return []
         self._grammar.end_utt()
         duration = self._speech_bytes / 2 / SAMPLE_RATE
-        if duration < MIN_UTTERANCE_SECONDS:
-            log.debug("utterance of %.2f s ending at %.2f s: too short", duration, speech_end)
+        if duration < MIN_UTTERANCE_SECONDS or self._too_long:
+            log.debug("utterance of %.2f s ending at %.2f s: too short or too long for a phrase", duration, speech_end)
             return []
-        found = self._complete()
+        hyp = self._grammar.hyp()
+        heard = hyp.hypstr if hyp is not None else ""
+        if heard in self._phrases and heard not in self._triggers and not self._suppressing:
+            log.debug("utterance of %.2f s ending at %.2f s: a decoy", duration, speech_end)
+            return [Heard(heard, self._utterance, self._now(), 0.0, True, speech_end - duration, speech_end)]
+        # In noise the live search lands on a decoy too easily: the lattice decides there.
+        found = self._score(bytes(self._audio))
         if found is None and tail:
             # The endpointer often calls a soft first or last sound ("tip", "that") silence:
             # the search then ends inside the phrase. Decode once more with the frames just
             # before and after the utterance.
-            self._grammar.start_utt()
-            self._grammar.process_raw(self._preroll + bytes(self._audio) + tail, no_search=False, full_utt=True)
-            self._grammar.end_utt()
-            found = self._complete()
+            found = self._score(self._preroll + bytes(self._audio) + tail, full_utt=True)
         if found is None:
             log.debug("utterance of %.2f s ending at %.2f s: no phrase", duration, speech_end)
             return []
@@ -214,7 +260,8 @@ class PocketsphinxRecognizer:
         if text in self._triggers:
             rate = self._phone_counts[text] / duration
             log.debug("candidate %r: frame score %.2f, %.1f phones/s", text, score, rate)
-            if score < self._min_frame_score or rate < MIN_PHONES_PER_SECOND:
+            threshold = self._min_frame_score - (NOISY_SCORE_ALLOWANCE if self._suppressing else 0.0)
+            if score < threshold or rate < MIN_PHONES_PER_SECOND:
                 text = ""
         return [Heard(text, self._utterance, self._now(), confidence, True, speech_end - duration, speech_end)]
 
@@ -232,8 +279,9 @@ class PocketsphinxRecognizer:
 
     def reset(self) -> None:
         """Forget what was heard so far (the skill's own voice): decoding restarts from here."""
-        if self._in_utterance and not self._ignored:
+        if self._in_utterance:
             self._grammar.end_utt()
             self._grammar.start_utt()
         self._speech_bytes = 0
+        self._too_long = False
         self._audio.clear()
