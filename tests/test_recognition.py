@@ -17,7 +17,11 @@ pytestmark = [pytest.mark.audio, requires_flite]
 
 TABLE = load_triggers(bundled_phrases_dir() / "triggers.toml")
 WAKE_PHRASES = [(p, intent) for intent in ("question", "tip") for p in TABLE.intents[intent]]
-NEAR_MISSES = ["ask him a question", "i have a question", "give it a tip", "tell us a story"]
+NEAR_MISSES = [
+    "ask him a question", "i have a question", "give it a tip", "tell us a story",
+    # everyday requests one word away from a wake phrase (decoys in triggers.toml)
+    "give us a minute", "tell us the time", "i'll give you a tip",
+]
 ORDINARY = [
     "I think we should go to the market tomorrow morning before it gets busy.",
     "Did you see the game last night? It was unbelievable.",
@@ -81,3 +85,24 @@ def test_one_utterance_fires_once(audio_cache: Path):
     audio, _ = sequence([("double", phrase)])
     found = detect(pocketsphinx(), audio)
     assert len(found) <= 1
+
+
+def test_a_wake_phrase_after_a_long_sentence_is_heard(audio_cache: Path):
+    # Speech longer than any wake phrase is not decoded past that length; the next utterance
+    # is decoded from its start again.
+    long_sentence = flite(ORDINARY[0] + " " + ORDINARY[1], "kal16", audio_cache)
+    assert len(long_sentence) / 16000 > 4.0
+    items = [("long", long_sentence), ("ask us a question", flite("ask us a question", "kal16", audio_cache))]
+    audio, spans = sequence(items, gap=1.5)
+    found = detect(pocketsphinx(), audio)
+    assert [intent for intent, _ in found] == ["question"]
+    assert spans[1].end - 0.2 <= found[0][1] <= spans[1].end + 1.0
+
+
+def test_only_the_grammar_words_are_read_from_the_dictionary():
+    from voice_skill.recognizers.pocketsphinx_recognizer import _model_paths, read_pronunciations
+
+    found = read_pronunciations(_model_paths()[1], {"a", "question", "tip", "notaword"})
+    assert set(found) == {"a", "question", "tip"}
+    assert ("a(2)", "EY") in found["a"]  # alternative pronunciations come along
+    assert found["tip"] == [("tip", "T IH P")]

@@ -3,14 +3,17 @@
 How a phrase is spotted:
 1. WebRTC noise suppression cleans the signal (steady fan and room noise), 10 ms at a time,
    whenever the background is noisy.
-2. Voice activity detection (PocketSphinx's endpointer) cuts the stream into utterances;
-   silence is never decoded, so a quiet night costs almost nothing.
-3. Each utterance is decoded with a grammar holding the trigger phrases and the decoys
+2. Voice activity detection (PocketSphinx's endpointer, 0.2 s window) cuts the stream into
+   utterances; silence is never decoded, so a quiet night costs almost nothing. Speech longer
+   than the longest trigger could take is not decoded past that point.
+3. Each utterance is decoded live with a grammar holding the trigger phrases and the decoys
    (sentences that sound like triggers): a near miss lands on its decoy, not on a trigger.
-4. A grammar decoder always answers with some phrase, so a trigger is only accepted when its
-   words fit the audio well: the acoustic score of the trigger words, per frame, relative to
-   the best-scoring sounds of each frame (PocketSphinx normalises scores that way), must be
-   above a threshold. Other speech forced onto a trigger by the grammar scores far lower.
+   In a quiet room a decoy ends the matter there.
+4. Anything else is decoded again by a second decoder that builds a lattice (too costly to do
+   for every utterance). A grammar decoder always answers with some phrase, so a trigger is
+   only accepted when its words fit the audio well: the acoustic score of the trigger words,
+   per frame, relative to the best-scoring sounds of each frame (PocketSphinx normalises
+   scores that way), must be above a threshold, and the phrase must not be stretched out.
 """
 
 from __future__ import annotations
