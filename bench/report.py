@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 from bench.audio import FLITE_VOICES
-from bench.manifest import NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
+from bench.manifest import NEAR_MISS, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
 from bench.measure import Run
 from bench.score import (
     FA_DUPLICATE,
@@ -73,6 +73,8 @@ class SystemSummary:
     wrong_intents: int
     near_miss_false_accepts: int
     near_misses: int
+    held_out_near_miss_false_accepts: int  # on near misses that are not in the decoy list
+    held_out_near_misses: int
     ordinary_false_accepts: int
     ordinary_hours: float
     false_accepts_per_hour: float | None
@@ -114,8 +116,9 @@ class Scored:
     score: FileScore
 
 
-def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple[float | None, str]) -> SystemSummary:
-    """One system's figures over all its runs."""
+def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple[float | None, str], decoys: frozenset[str] = frozenset()) -> SystemSummary:
+    """One system's figures over all its runs. Near misses whose sentence is one of the
+    program's decoys are also counted apart: those the program was told about."""
     runs = [x.run for x in scored]
     scores = [x.score for x in scored]
     totals = Totals(tuple(scores))
@@ -137,6 +140,8 @@ def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple
         wrong_intents=totals.wrong_intents(),
         near_miss_false_accepts=len(totals.false_accepts(FA_NEAR_MISS)),
         near_misses=totals.near_miss_count(),
+        held_out_near_miss_false_accepts=sum(fa.span.text not in decoys for fa in totals.false_accepts(FA_NEAR_MISS)),
+        held_out_near_misses=sum(span.text not in decoys for s in scores for span in s.file.spans_with(NEAR_MISS)),
         ordinary_false_accepts=len(totals.false_accepts(FA_ORDINARY)),
         ordinary_hours=round(totals.ordinary_hours(), 4),
         false_accepts_per_hour=totals.false_accepts_per_hour(),
@@ -191,6 +196,7 @@ def rows(conditions: Sequence[str], voices: Sequence[str]) -> list[Row]:
         Row("TA night (quiet voice)", lambda s: pct(s.ta_night)),
         Row("wrong intents", lambda s: str(s.wrong_intents), "wrong_intents"),
         Row("near-miss false accepts", lambda s: f"{s.near_miss_false_accepts} of {s.near_misses}", "near_miss_false_accepts"),
+        Row("  of which not in decoy list", lambda s: f"{s.held_out_near_miss_false_accepts} of {s.held_out_near_misses}"),
         Row("FA / h ordinary speech", lambda s: f"{num(s.false_accepts_per_hour, '.2f')} ({s.ordinary_false_accepts} in {s.ordinary_hours:.2f} h)", "false_accepts_per_hour"),
         Row("other FA (room tone, gaps)", lambda s: str(s.other_false_accepts)),
         Row("duplicate wakes", lambda s: str(s.duplicate_wakes)),

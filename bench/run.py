@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python3 bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import DEFAULT_OUT, CorpusSpec, build_corpus  # noqa: E402
+from bench.corpus import DEFAULT_OUT, CorpusSpec, build_corpus, trigger_table  # noqa: E402
 from bench.manifest import TRIGGERS_FILE, AudioFile, Manifest  # noqa: E402
 from bench.measure import PROGRAM, SYSTEMS, Sandbox, System, git_head, output_device_names, program_fingerprint, run_on_file  # noqa: E402
 from bench.report import Scored, format_table, near_miss_line, summarize, summary_json  # noqa: E402
@@ -115,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     manifest = build_corpus(spec, args.seed, ws.corpus, ws.out / "cache")
     corpus_seconds = time.perf_counter() - started
 
+    decoys = frozenset(trigger_table().decoys)  # the program's; the peers have none
     results = run_all([Task(s, f) for s in SYSTEMS for f in manifest.files], ws, max(1, args.jobs))
     first_audio = first_audio_probe(manifest, ws)
     summaries = [
-        summarize(s.key, s.label, [results[(s.key, f.name)] for f in manifest.files], first_audio if s is PROGRAM else NOT_APPLICABLE)
+        summarize(s.key, s.label, [results[(s.key, f.name)] for f in manifest.files], first_audio if s is PROGRAM else NOT_APPLICABLE, decoys)
         for s in SYSTEMS
     ]
     elapsed = time.perf_counter() - started

@@ -252,6 +252,17 @@ def test_table_shows_targets_and_whether_they_are_met():
     assert near_miss_line(bad) == "bad false accepts: ask him a question -> question x1"
 
 
+def test_near_misses_not_in_the_decoy_list_are_counted_apart():
+    file = a_file(QUESTION, span("ask him a question", 20.0, 21.0, NEAR_MISS), span("ask us anything", 30.0, 31.0, NEAR_MISS))
+    run = Run("s", "f", 60.0, ({"event": "listening", "engine": "x"}, {"event": "done"}), 0.6, 100.0, 1.0, 0.5, 0)
+    wakes = [Wake("question", 11.7), Wake("question", 20.5), Wake("question", 30.5)]
+    summary = summarize("a", "a", [Scored(run, score_file(file, wakes))], (None, "-"), frozenset({"ask him a question"}))
+    assert (summary.near_miss_false_accepts, summary.near_misses) == (2, 2)
+    assert (summary.held_out_near_miss_false_accepts, summary.held_out_near_misses) == (1, 1)
+    line = next(x for x in format_table([summary]).splitlines() if x.startswith("  of which not in decoy list"))
+    assert "1 of 1" in line
+
+
 # ------------------------------------------------------------------ a small slice, real CLI
 
 SLICE = CorpusSpec(
