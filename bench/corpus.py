@@ -79,6 +79,14 @@ NEAR_MISSES = (
     "tell us the time",
     "ask us a riddle",
     "give us a clue",
+    # not in the program's decoy list either: how the program does on sentences nobody
+    # told it about (the table counts near misses outside the decoy list apart)
+    "give us a lift",
+    "give me a call",
+    "tell us a lie",
+    "give it a rest",
+    "ask us something",
+    "give us a kick",
 )
 
 
