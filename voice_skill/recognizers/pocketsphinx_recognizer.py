@@ -141,7 +141,6 @@ class PocketsphinxRecognizer:
         self._suppressing = False
         self._pending = bytearray()  # waiting for a whole endpointer frame
         self._in_utterance = False
-        self._too_long = False
         self._speech_bytes = 0
         self._utterance = 0
         self._samples = 0
@@ -207,7 +206,6 @@ class PocketsphinxRecognizer:
 
     def _start_utterance(self) -> None:
         self._in_utterance = True
-        self._too_long = False
         self._utterance += 1
         self._speech_bytes = 0
         self._audio.clear()
@@ -216,31 +214,26 @@ class PocketsphinxRecognizer:
     def _add_speech(self, speech: bytes) -> None:
         self._speech_bytes += len(speech)
         if self._speech_bytes > self._max_speech_bytes:
-            if not self._too_long:
-                self._too_long = True
-                self._audio.clear()
-            return
+            return  # too long for any trigger: counted, no longer decoded
         self._audio += speech
         self._grammar.process_raw(speech, no_search=False, full_utt=False)
 
-    def _complete(self, decoder) -> tuple[str, float] | None:
-        """The decoded phrase and its frame score, if the search reached the end of a phrase."""
-        hyp = decoder.hyp()
-        if hyp is None or not hyp.hypstr or hyp.hypstr not in self._phrases:
-            return None
-        return hyp.hypstr, frame_score(decoder.seg())
-
     def _score(self, pcm: bytes, full_utt: bool = False) -> tuple[str, float] | None:
+        """The scorer's phrase for this audio and its frame score, if its search reached the
+        end of a phrase."""
         self._scorer.start_utt()
         self._scorer.process_raw(pcm, no_search=False, full_utt=full_utt)
         self._scorer.end_utt()
-        return self._complete(self._scorer)
+        hyp = self._scorer.hyp()
+        if hyp is None or not hyp.hypstr or hyp.hypstr not in self._phrases:
+            return None
+        return hyp.hypstr, frame_score(self._scorer.seg())
 
     def _end_utterance(self, speech_end: float, tail: bytes = b"") -> list[Heard]:
         self._in_utterance = False
         self._grammar.end_utt()
         duration = self._speech_bytes / 2 / SAMPLE_RATE
-        if duration < MIN_UTTERANCE_SECONDS or self._too_long:
+        if duration < MIN_UTTERANCE_SECONDS or self._speech_bytes > self._max_speech_bytes:
             log.debug("utterance of %.2f s ending at %.2f s: too short or too long for a phrase", duration, speech_end)
             return []
         hyp = self._grammar.hyp()
@@ -286,5 +279,4 @@ class PocketsphinxRecognizer:
             self._grammar.end_utt()
             self._grammar.start_utt()
         self._speech_bytes = 0
-        self._too_long = False
         self._audio.clear()
