@@ -11,6 +11,12 @@ from audio_factory import flite, sequence, silence, write_wav
 from conftest import json_events, requires_flite, run_cli
 
 
+def phrase_by_id(phrase_id: str):
+    from voice_skill.phrases import bundled_phrases_dir, load_library
+
+    return next((p for p in load_library([bundled_phrases_dir()]) if p.id == phrase_id), None)
+
+
 @pytest.fixture(scope="module")
 def ask_us_a_question_wav(tmp_path_factory, audio_cache) -> tuple[Path, float]:
     audio, spans = sequence([("ask us a question", flite("ask us a question", "kal16", audio_cache))])
@@ -28,7 +34,10 @@ def test_run_input_prints_wake_and_say_events(ask_us_a_question_wav):
     assert len(wakes) == 1 and wakes[0]["intent"] == "question"
     assert phrase_end <= wakes[0]["at"] <= phrase_end + 1.0
     assert len(says) == 1 and says[0]["intent"] == "question"
-    assert says[0]["id"].startswith("q-") and says[0]["text"].endswith("?")
+    # The answer is drawn at random: check it against the library, not its punctuation
+    # (some questions are prompts, "Tell your partner about ...").
+    said = phrase_by_id(says[0]["id"])
+    assert said is not None and said.kind == "question" and says[0]["text"] == said.text
     assert "PocketSphinx" in result.stderr and "model download" in result.stderr  # auto says which engine
 
 
