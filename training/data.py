@@ -15,6 +15,8 @@ dev negatives are unseen text spoken by unseen voices.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import subprocess
 import tempfile
@@ -65,6 +67,13 @@ def negative_texts(split: str, seed: int = 0) -> dict[str, list[str]]:
     for source, phrases in hard_negatives(load_triggers(TRIGGERS_FILE), seed=0).items():
         texts[source] = [p for p in phrases if is_dev_phrase(p) == want_dev]
     return texts
+
+
+def text_fingerprint(split: str) -> str:
+    """Changes whenever the sentences, the generated phrases or the triggers change."""
+    texts = negative_texts(split)
+    blob = json.dumps([texts, wake_phrases()], sort_keys=True, default=list)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------- audio helpers
@@ -164,9 +173,9 @@ class DataSpec:
     voices: tuple[Voice, ...] = TRAIN
     split: str = "train"  # which sentences and generated phrases to use
     seed: int = 1
-    positives_per_phrase: int = 500
+    positives_per_phrase: int = 250
     runon_share: float = 0.5
-    negative_minutes: float = 120.0
+    negative_minutes: float = 60.0
     hard_share: float = 0.45  # of negative utterances, the share of generated hard negatives
     phrases: dict[str, tuple[str, ...]] | None = None  # default: the triggers file
 

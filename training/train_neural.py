@@ -246,11 +246,12 @@ def evaluate(model: MLP, fs: FeatureSet, mean, std, spec: TrainSpec, threshold: 
 def train_features(data_spec: D.DataSpec) -> FeatureSet:
     recipe = {k: (sorted(v) if isinstance(v, dict) else v) for k, v in asdict(data_spec).items()}
     recipe["voices"] = [v.key for v in data_spec.voices]
+    recipe["texts"] = D.text_fingerprint(data_spec.split)
     return cached("train", recipe, lambda: extract(D.generate(data_spec)))
 
 
-def dev_features(minutes: float = 60.0, voices=DEV, renditions=(0.85, 1.0, 1.15), phrases=None) -> FeatureSet:
-    recipe = {"dev": 2, "minutes": minutes, "voices": [v.key for v in voices], "renditions": list(renditions), "phrases": phrases}
+def dev_features(minutes: float = 40.0, voices=DEV, renditions=(0.9, 1.1), phrases=None) -> FeatureSet:
+    recipe = {"dev": 2, "minutes": minutes, "voices": [v.key for v in voices], "renditions": list(renditions), "phrases": phrases, "texts": D.text_fingerprint("dev")}
     return cached("dev", recipe, lambda: extract(D.dev_clips(negative_minutes=minutes, voices=voices, renditions=renditions, phrases=phrases)))
 
 

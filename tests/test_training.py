@@ -1,0 +1,99 @@
+"""The training of the neural wake signal: its voices and text stay apart from evaluation
+material, and a tiny run of the real script produces a model the run-time scorer loads."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.corpus import NEAR_MISSES, ORDINARY_SENTENCES
+from training import voices as V
+from training.confusions import hard_negatives
+from training.data import read_sentences
+from voice_skill.intents import load_triggers, normalize
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+
+
+def _lines(path: Path) -> list[str]:
+    return [normalize(line) for line in path.read_text("utf-8").splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _training_texts() -> list[str]:
+    table = load_triggers(REPO / "phrases" / "triggers.toml")
+    generated = [p for phrases in hard_negatives(table).values() for p in phrases]
+    return [normalize(s) for s in read_sentences()] + generated
+
+
+def _evaluation_texts() -> dict[str, list[str]]:
+    texts = {"bench near misses": [normalize(s) for s in NEAR_MISSES], "bench ordinary sentences": _lines(ORDINARY_SENTENCES)}
+    for name in ("heldout_near_misses.txt", "runon_leadins.txt"):
+        if (BENCH / name).exists():
+            texts[f"bench/{name}"] = _lines(BENCH / name)
+    return texts
+
+
+def test_training_text_is_disjoint_from_evaluation_text():
+    training = _training_texts()
+    assert len(training) > 800
+    padded = [f" {t} " for t in training]
+    for source, texts in _evaluation_texts().items():
+        assert texts, source
+        clashes = sorted({t for t in texts for p in padded if f" {t} " in p})
+        assert not clashes, f"training text contains {source}: {clashes[:10]}"
+
+
+def test_training_sentences_contain_no_wake_phrase():
+    table = load_triggers(REPO / "phrases" / "triggers.toml")
+    wake = [p for intent in ("question", "tip") for p in table.intents[intent]]
+    for text in _training_texts():
+        assert not any(re.search(rf"\b{re.escape(p)}\b", text) for p in wake), text
+
+
+def test_voice_split_keeps_evaluation_voices_out():
+    keys = {v.key for v in V.TRAIN + V.DEV}
+    assert not keys & V.EVALUATION_ONLY
+    assert not any(v.id == "slt" or v.engine in ("flite", "piper") for v in V.TRAIN + V.DEV)
+    assert not set(V.TRAIN) & set(V.DEV)
+    assert {v.family for v in V.DEV} == {"espeak-ng", "mbrola", "pico", "rhvoice"}
+    with pytest.raises(ValueError):
+        V.Voice("rhvoice", "RHVoice-test", "slt")
+    source = "\n".join(p.read_text("utf-8") for p in (REPO / "training").glob("*.py"))
+    assert not re.search(r"""["']flite["']\s*,|\bpiper\b(?!-voice)""", source.replace("piper:joe", "")), "training/ must not synthesise with flite or piper"
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng") or not shutil.which("pico2wave"), reason="espeak-ng and pico2wave make the training speech")
+def test_tiny_training_run_builds_a_loadable_model(tmp_path, monkeypatch):
+    pytest.importorskip("pyopen_wakeword")
+    monkeypatch.setenv("VOICE_SKILL_TRAINING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VOICE_SKILL_TRAINING_OUT", str(tmp_path / "out"))
+    import importlib
+
+    import training.features
+    import training.voices
+
+    importlib.reload(training.features)
+    from training import train_neural
+
+    importlib.reload(train_neural)
+    out = tmp_path / "tiny.npz"
+    assert train_neural.main(["--tiny", "--out", str(out)]) == 0
+    assert out.stat().st_size < 1_000_000
+    from voice_skill.recognizers.neural import NeuralDetector
+
+    detector = NeuralDetector(out)
+    assert detector.intents == ("question", "tip")
+    speech = V.synthesize("give us a tip", V.voice_named("en-us+m3"), cache=tmp_path / "cache")
+    audio = np.concatenate([np.zeros(32000, np.float32), speech, np.zeros(8000, np.float32)])
+    end = (32000 + len(speech)) / 16000
+    evidence = detector.score(audio, (end - 0.3, end + 0.3))
+    assert set(evidence.scores) == {"question", "tip"}
+    assert all(0.0 <= s <= 1.0 for s in evidence.scores.values())
+    assert end - 0.3 - 1e-6 <= evidence.end <= end + 0.3 + 1e-6
+    # It learnt something from 8 clips a phrase: a training voice's "give us a tip" scores tip highest.
+    assert evidence.scores["tip"] > evidence.scores["question"]
