@@ -1,16 +1,24 @@
 """The benchmark corpus: long WAV files and a manifest of what was said where.
 
-    python3 -m bench.corpus [--quick] [--seed N] [--out DIR]     # build only
+    python3 -m bench.corpus [--quick] [--voice-set dev] [--seed N] [--out DIR]     # build only
 
 Files (16 kHz mono), each a single program run so start-up is paid once per file:
 - triggers-CONDITION-VOICE.wav: every wake phrase (intents question and tip) in a few takes,
-  interleaved with near misses, 2.5-4 s apart, in one condition (clean, soft, reverb, fan
-  noise at 10 and 5 dB, tempo 0.9 and 1.1) and one voice (four flite voices, espeak-ng);
-- ordinary-VOICE.wav: television and conversation (bench/ordinary_sentences.txt) with
-  natural pauses and levels, no wake phrase, at least `ordinary_minutes` in all;
+  interleaved with near misses (the listed ones and the held-out ones, each in rotation),
+  2.5-4 s apart, in one condition (clean, soft, reverb, fan noise at 10 and 5 dB, tempo 0.9
+  and 1.1, and run-on: each phrase 0.05-0.25 s after a lead-in sentence, clean and at 10 dB)
+  and one voice (four flite voices, Piper joe, espeak-ng);
+- ordinary-VOICE-K.wav: television, radio, reading aloud and conversation
+  (bench/ordinary_sentences.txt) with natural pauses and levels, no wake phrase, dealt to the
+  evaluation voices in parts of about `ordinary_chunk_minutes`; every `ordinary_fan_every`-th
+  part has a fan at 10-20 dB SNR; at least `ordinary_minutes` in all;
 - night.wav: a long quiet bedroom (low room tone) with a few phrases at known times.
 
-Everything is a function of the seed: the same seed gives the same manifest and audio.
+`--voice-set dev` builds the same kinds of file from the training helper's DEV voices and the
+dev texts (bench/dev_*.txt), never from the evaluation voices or texts.
+
+Everything is a function of the seed: the same seed gives the same manifest and audio
+(Piper's own generator noise is not seeded: for joe, the audio cache fixes the audio).
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +36,12 @@ import numpy as np
 from bench.audio import (
     RATE,
     REFERENCE_DBFS,
+    TRAINING,
     VOICES,
     AudioCache,
     Voice,
     db_to_gain,
+    dev_voices,
     room_noise,
     sox,
     synthesize,
@@ -38,6 +49,9 @@ from bench.audio import (
     write_wav,
 )
 from bench.manifest import (
+    HELD_OUT,
+    LEAD_IN,
+    LISTED,
     NEAR_MISS,
     NIGHT_FILE,
     ORDINARY,
@@ -52,7 +66,14 @@ from bench.manifest import (
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH_DIR / "out"
 ORDINARY_SENTENCES = BENCH_DIR / "ordinary_sentences.txt"
+HELD_OUT_NEAR_MISSES = BENCH_DIR / "heldout_near_misses.txt"
+RUNON_LEADINS = BENCH_DIR / "runon_leadins.txt"
+DEV_SENTENCES = BENCH_DIR / "dev_sentences.txt"
+DEV_NEAR_MISSES = BENCH_DIR / "dev_near_misses.txt"
+DEV_LEADINS = BENCH_DIR / "dev_leadins.txt"
 WAKE_INTENTS = ("question", "tip")
+VOICE_INTENTS = ("softer", "louder", "slower", "faster")
+EVAL_SET, DEV_SET = "eval", "dev"
 
 NEAR_MISSES = (
     # from the issue
@@ -90,6 +111,21 @@ NEAR_MISSES = (
 )
 
 
+def text_lines(path: Path) -> list[str]:
+    """Non-empty lines that are not # comments."""
+    lines = (line.strip() for line in path.read_text("utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def held_out_near_misses() -> tuple[str, ...]:
+    """bench/heldout_near_misses.txt: sound-alikes nobody trained or tuned on (see the file)."""
+    return tuple(text_lines(HELD_OUT_NEAR_MISSES))
+
+
+def runon_leadins() -> tuple[str, ...]:
+    return tuple(text_lines(RUNON_LEADINS))
+
+
 @dataclass(frozen=True)
 class Condition:
     name: str
@@ -97,8 +133,10 @@ class Condition:
     effects: tuple[str, ...] = ()  # sox effects on each utterance
     pad: float = 0.0  # seconds of silence after the speech for an effect's tail (reverb)
     snr_db: float | None = None  # fan noise under the whole file, relative to a normal voice
+    runon: bool = False  # each phrase right after a lead-in sentence (gap RUNON_GAP)
 
 
+RUNON_GAP = (0.05, 0.25)  # seconds from the end of the lead-in to the phrase, uniform
 CONDITIONS = (
     Condition("clean"),
     Condition("soft", gain_db=-18.0),
@@ -107,6 +145,8 @@ CONDITIONS = (
     Condition("fan5", snr_db=5.0),
     Condition("tempo0.9", effects=("tempo", "-s", "0.9")),
     Condition("tempo1.1", effects=("tempo", "-s", "1.1")),
+    Condition("runon", runon=True),
+    Condition("runon10", snr_db=10.0, runon=True),
 )
 CLEAN = CONDITIONS[0]
 
@@ -120,25 +160,52 @@ def condition_named(name: str) -> Condition:
 
 @dataclass(frozen=True)
 class CorpusSpec:
+    voice_set: str = EVAL_SET  # EVAL_SET, or DEV_SET: the training helper's dev voices and texts
     conditions: tuple[str, ...] = tuple(c.name for c in CONDITIONS)
     voices: tuple[str, ...] = tuple(v.name for v in VOICES)
     renditions: int = 2  # takes of each wake phrase per file (the first at normal speed)
     near_misses_per_file: int = 6  # drawn in rotation from near_misses
     near_misses: tuple[str, ...] = NEAR_MISSES
-    ordinary_minutes: float = 20.0  # at least this much; 0: no ordinary-speech files
+    held_out_per_file: int = 6  # drawn in rotation from held_out
+    held_out: tuple[str, ...] = field(default_factory=held_out_near_misses)
+    leadins: tuple[str, ...] = field(default_factory=runon_leadins)  # run-on conditions
+    ordinary_text: str = ORDINARY_SENTENCES.name  # a file in bench/
+    ordinary_minutes: float = 180.0  # at least this much; 0: no ordinary-speech files
+    ordinary_chunk_minutes: float = 12.0  # each voice's share is cut into files of about this
+    ordinary_fan_every: int = 3  # every n-th part of a voice has a fan under it (0: never)
+    ordinary_fan_snr: tuple[float, float] = (10.0, 20.0)  # that fan, dB below a normal voice
     night_minutes: float = 25.0  # 0: no night file
     night_phrases: int = 18  # wake phrases and near misses (2:1) spread over the night
 
     @staticmethod
     def quick() -> CorpusSpec:
         return CorpusSpec(
-            conditions=("clean", "fan10"),
-            voices=("slt", "espeak"),
+            conditions=("clean", "fan10", "runon"),
+            voices=("slt", "joe", "espeak"),
             renditions=1,
-            near_misses_per_file=4,
+            near_misses_per_file=3,
+            held_out_per_file=3,
             ordinary_minutes=3.0,
+            ordinary_chunk_minutes=0.75,
+            ordinary_fan_every=2,
             night_minutes=4.0,
             night_phrases=3,
+        )
+
+    @staticmethod
+    def dev(voices: tuple[str, ...] | None = None, quick: bool = False) -> CorpusSpec:
+        """The corpus from the DEV training voices and the dev texts: for tuning, not evaluation.
+        The held-out near misses are never in it."""
+        base = CorpusSpec.quick() if quick else CorpusSpec(ordinary_minutes=45.0)
+        return replace(
+            base,
+            voice_set=DEV_SET,
+            voices=voices if voices is not None else tuple(v.name for v in dev_voices()),
+            near_misses=tuple(text_lines(DEV_NEAR_MISSES)),
+            held_out=(),
+            held_out_per_file=0,
+            leadins=tuple(text_lines(DEV_LEADINS)),
+            ordinary_text=DEV_SENTENCES.name,
         )
 
 
@@ -180,6 +247,7 @@ class Utterance:
     intent: str | None = None
     stretch: float = 1.0
     gain_db: float = 0.0
+    group: str | None = None  # near misses: LISTED or HELD_OUT
 
 
 @dataclass(frozen=True)
@@ -202,7 +270,7 @@ class Track:
         start = offset / RATE
         end = start + rendered.speech_seconds
         self.parts.append((offset, rendered.audio))
-        self.spans.append(Span(utterance.text, round(start, 3), round(end, 3), utterance.role, utterance.voice.name, self.condition, utterance.intent))
+        self.spans.append(Span(utterance.text, round(start, 3), round(end, 3), utterance.role, utterance.voice.name, self.condition, utterance.intent, utterance.group))
         return end
 
     def render(self, seconds: float) -> np.ndarray:
@@ -243,18 +311,30 @@ class CorpusBuilder:
             t = track.place(t, utterance, self.render(utterance, condition)) + layout.pause(rng)
         return t + layout.tail
 
-    def write(self, name: str, kind: str, track: Track, seconds: float, noise_dbfs: float, voice: str = "") -> AudioFile:
+    def sequence_runon(self, track: Track, utterances: list[Utterance], condition: Condition, layout: Layout, rng: random.Random) -> float:
+        """Like sequence, but each utterance comes RUNON_GAP after a lead-in sentence in the same
+        voice; the lead-ins are LEAD_IN spans, the utterances keep their own spans."""
+        leadins = list(self.spec.leadins)
+        rng.shuffle(leadins)
+        t = layout.lead
+        for i, utterance in enumerate(utterances):
+            lead = Utterance(leadins[i % len(leadins)], utterance.voice, LEAD_IN)
+            end = track.place(t, lead, self.render(lead, condition))
+            t = track.place(end + rng.uniform(*RUNON_GAP), utterance, self.render(utterance, condition)) + layout.pause(rng)
+        return t + layout.tail
+
+    def write(self, name: str, kind: str, track: Track, seconds: float, noise_dbfs: float, voice: str = "", part: int = 0) -> AudioFile:
         audio = track.render(seconds)
         audio += room_noise(len(audio) / RATE, noise_dbfs, seed=zlib.crc32(f"{self.seed}:{name}".encode()))[: len(audio)]
         peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
         if peak > MAX_PEAK:
             audio *= MAX_PEAK / peak
         write_wav(self.out / f"{name}.wav", audio)
-        return AudioFile(name, f"{name}.wav", kind, round(len(audio) / RATE, 3), tuple(track.spans), track.condition, voice)
+        return AudioFile(name, f"{name}.wav", kind, round(len(audio) / RATE, 3), tuple(track.spans), track.condition, voice, part)
 
     # ------------------------------------------------------------ the three kinds of file
 
-    def triggers_file(self, condition: Condition, voice: Voice, near_misses: list[str]) -> AudioFile:
+    def triggers_file(self, condition: Condition, voice: Voice, near_misses: list[Utterance]) -> AudioFile:
         name = f"triggers-{condition.name}-{voice.name}"
         rng = self.rng(name)
         utterances = [
@@ -262,46 +342,68 @@ class CorpusBuilder:
             for take in range(self.spec.renditions)
             for phrase, intent in self.wake_phrases
         ]
-        utterances += [Utterance(text, voice, NEAR_MISS) for text in near_misses]
+        utterances += [replace(u, voice=voice) for u in near_misses]
         rng.shuffle(utterances)
         track = Track(condition.name)
-        seconds = self.sequence(track, utterances, condition, TRIGGER_LAYOUT, rng)
+        if condition.runon:
+            seconds = self.sequence_runon(track, utterances, condition, TRIGGER_LAYOUT, rng)
+        else:
+            seconds = self.sequence(track, utterances, condition, TRIGGER_LAYOUT, rng)
         noise = REFERENCE_DBFS - condition.snr_db if condition.snr_db is not None else MIC_FLOOR_DBFS
         return self.write(name, TRIGGERS_FILE, track, seconds, noise, voice.name)
 
     def ordinary_files(self, voices: list[Voice]) -> list[AudioFile]:
-        """Sentences dealt round-robin to the voices until there are ordinary_minutes of audio."""
+        """Sentences dealt round-robin to the voices until there are ordinary_minutes of audio;
+        each voice's share cut into parts of about ordinary_chunk_minutes, every
+        ordinary_fan_every-th part with a fan at ordinary_fan_snr under it."""
         rng = self.rng("ordinary")
-        sentences = ordinary_sentences()
+        sentences = ordinary_sentences(BENCH_DIR / self.spec.ordinary_text)
         rng.shuffle(sentences)
-        dealt: dict[str, list[Utterance]] = {v.name: [] for v in voices}
+        parts: dict[str, list[list[Utterance]]] = {v.name: [[]] for v in voices}
+        filled: dict[str, float] = {v.name: 0.0 for v in voices}
         seconds = 0.0
         i = 0
         while seconds < self.spec.ordinary_minutes * 60:
             voice = voices[i % len(voices)]
             level = rng.uniform(*ORDINARY_LEVEL_DB)
             utterance = Utterance(sentences[i % len(sentences)], voice, ORDINARY, gain_db=round(level, 2))
-            dealt[voice.name].append(utterance)
-            seconds += self.render(utterance, CLEAN).speech_seconds + sum(ORDINARY_LAYOUT.gap) / 2
+            if filled[voice.name] >= self.spec.ordinary_chunk_minutes * 60:
+                parts[voice.name].append([])
+                filled[voice.name] = 0.0
+            parts[voice.name][-1].append(utterance)
+            took = self.render(utterance, CLEAN).speech_seconds + sum(ORDINARY_LAYOUT.gap) / 2
+            filled[voice.name] += took
+            seconds += took
             i += 1
         files = []
         for voice in voices:
-            if dealt[voice.name]:
-                track = Track(ORDINARY)
-                length = self.sequence(track, dealt[voice.name], CLEAN, ORDINARY_LAYOUT, self.rng(f"ordinary-{voice.name}"))
-                files.append(self.write(f"ordinary-{voice.name}", ORDINARY_FILE, track, length, ORDINARY_ROOM_DBFS, voice.name))
+            for k, dealt in enumerate(parts[voice.name], 1):
+                if not dealt:
+                    continue
+                name = f"ordinary-{voice.name}-{k}"
+                fan = self.spec.ordinary_fan_every and k % self.spec.ordinary_fan_every == 0
+                snr = round(self.rng(name).uniform(*self.spec.ordinary_fan_snr), 1) if fan else None
+                track = Track(ORDINARY if snr is None else f"{ORDINARY}-fan{snr:g}")
+                length = self.sequence(track, dealt, CLEAN, ORDINARY_LAYOUT, self.rng(f"ordinary-{voice.name}-{k}-layout"))
+                noise = ORDINARY_ROOM_DBFS if snr is None else REFERENCE_DBFS - snr
+                files.append(self.write(name, ORDINARY_FILE, track, length, noise, voice.name, k))
         return files
 
     def night_file(self, voices: list[Voice]) -> AudioFile:
-        """Quiet room tone; phrases said softly, one in each equal slot of the night."""
+        """Quiet room tone; phrases said softly, one in each equal slot of the night. Every
+        third phrase is a near miss, listed and held-out ones taking turns."""
         rng = self.rng("night")
         count = self.spec.night_phrases
+        pools = [(LISTED, self.spec.near_misses), (HELD_OUT, self.spec.held_out)]
+        pools = [(group, pool) for group, pool in pools if pool]
         utterances = []
         for i in range(count):
             voice = voices[i % len(voices)]
-            if i % 3 == 2:
-                text = self.spec.near_misses[(i // 3) % len(self.spec.near_misses)]
-                utterances.append(Utterance(text, voice, NEAR_MISS, gain_db=NIGHT_SPEECH_GAIN_DB))
+            if i % 3 == 2 and pools:
+                n = i // 3
+                group, pool = pools[n % len(pools)]
+                text = pool[(n // len(pools)) % len(pool)]
+                utterances.append(Utterance(text, voice, NEAR_MISS, gain_db=NIGHT_SPEECH_GAIN_DB, group=group))
             else:
                 phrase, intent = self.wake_phrases[(i - i // 3) % len(self.wake_phrases)]
                 utterances.append(Utterance(phrase, voice, TRIGGER, intent, gain_db=NIGHT_SPEECH_GAIN_DB))
@@ -318,24 +420,28 @@ class CorpusBuilder:
     def build(self) -> Manifest:
         voices = [voice_named(v) for v in self.spec.voices]
         files = []
-        rotation = 0
+        rotation = {LISTED: 0, HELD_OUT: 0}
+        per_file = {LISTED: self.spec.near_misses_per_file, HELD_OUT: self.spec.held_out_per_file}
+        pools = {LISTED: self.spec.near_misses, HELD_OUT: self.spec.held_out}
         for condition in (condition_named(c) for c in self.spec.conditions):
             for voice in voices:
-                k = self.spec.near_misses_per_file
-                pool = self.spec.near_misses
-                chosen = [pool[(rotation + j) % len(pool)] for j in range(k)] if pool else []
-                rotation += k
+                chosen = []
+                for group, pool in pools.items():
+                    k = per_file[group] if pool else 0
+                    chosen += [Utterance(pool[(rotation[group] + j) % len(pool)], voice, NEAR_MISS, group=group) for j in range(k)]
+                    rotation[group] += k
                 files.append(self.triggers_file(condition, voice, chosen))
+        # Ordinary speech and the night: the voices that are held out (or dev), not a training family.
+        speakers = [v for v in voices if v.family != TRAINING] or voices
         if self.spec.ordinary_minutes > 0:
-            files += self.ordinary_files(voices)
+            files += self.ordinary_files(speakers)
         if self.spec.night_minutes > 0:
-            files.append(self.night_file(voices))
+            files.append(self.night_file(speakers))
         return Manifest(self.seed, json.loads(json.dumps(asdict(self.spec))), tuple(files))  # as JSON has it
 
 
 def ordinary_sentences(path: Path = ORDINARY_SENTENCES) -> list[str]:
-    lines = (line.strip() for line in path.read_text("utf-8").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+    return text_lines(path)
 
 
 def trigger_table():
@@ -356,6 +462,19 @@ def always_on_phrases(table) -> list[str]:
     return [p for intent, phrases in table.intents.items() if intent not in table.follow_up for p in phrases]
 
 
+def command_phrases(table) -> list[str]:
+    """What ordinary speech may never say whole: the always-on phrases and the voice changes
+    (whether or not the table makes them follow-up only). Follow-up phrases ("stop",
+    "another one") may be said: outside a follow-up window they must not act (stray commands)."""
+    voice = [p for intent in VOICE_INTENTS for p in table.intents.get(intent, ())]
+    return list(dict.fromkeys(always_on_phrases(table) + voice))
+
+
+def all_phrases(table) -> list[str]:
+    """Every phrase of every intent: never in a near miss or a lead-in."""
+    return [p for phrases in table.intents.values() for p in phrases]
+
+
 def contains_phrase(text: str, phrase: str) -> bool:
     from voice_skill.intents import normalize
 
@@ -367,12 +486,72 @@ def trigger_text_in(texts: list[str], phrases: list[str]) -> list[tuple[str, str
     return [(t, p) for t in texts for p in phrases if contains_phrase(t, p)]
 
 
+# ------------------------------------------------------------------ what the program or training knows
+
+
+def normalized(texts) -> frozenset[str]:
+    from voice_skill.intents import normalize
+
+    return frozenset(normalize(str(t)) for t in texts)
+
+
+def runtime_confusions(table) -> frozenset[str] | None:
+    """voice_skill.recognizers.confusions.confusion_phrases(trigger) for each default wake
+    phrase, or None while that module does not exist."""
+    import importlib
+
+    try:
+        module = importlib.import_module("voice_skill.recognizers.confusions")
+    except ModuleNotFoundError:
+        return None
+    return normalized(c for phrase, _ in wake_phrases(table) for c in module.confusion_phrases(phrase))
+
+
+def training_hard_negatives(table) -> frozenset[str] | None:
+    """The training helper's generated hard negatives (training/confusions.py), or None."""
+    import importlib
+
+    if not (BENCH_DIR.parent / "training" / "confusions.py").exists():
+        return None
+    if str(BENCH_DIR.parent) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR.parent))
+    module = importlib.import_module("training.confusions")
+    if not hasattr(module, "hard_negatives"):
+        return None
+    return normalized(x for group in module.hard_negatives(table).values() for x in group)
+
+
+def training_sentences() -> frozenset[str] | None:
+    """Every line of training/sentences/*.txt, or None while there are none."""
+    files = sorted((BENCH_DIR.parent / "training" / "sentences").glob("*.txt"))
+    return normalized(line for f in files for line in text_lines(f)) if files else None
+
+
+def trained_texts(table) -> tuple[frozenset[str], list[str]]:
+    """Near-miss sentences the program or its training knows about (decoys, confusions, training
+    text), normalised; and which of those sources exist here."""
+    known = set(normalized(table.decoys))
+    sources = ["decoys"]
+    for name, texts in (("runtime confusions", runtime_confusions(table)), ("training hard negatives", training_hard_negatives(table)), ("training sentences", training_sentences())):
+        if texts is not None:
+            known |= texts
+            sources.append(name)
+    return frozenset(known), sources
+
+
+def check_texts(spec: CorpusSpec, table) -> None:
+    """No phrase of the program in what must not fire: near misses and lead-ins hold none of
+    any intent, ordinary speech none of the commands (see command_phrases)."""
+    strict = trigger_text_in(list(spec.near_misses) + list(spec.held_out) + list(spec.leadins), all_phrases(table))
+    loose = trigger_text_in(ordinary_sentences(BENCH_DIR / spec.ordinary_text), command_phrases(table))
+    if strict or loose:
+        raise ValueError(f"near misses, lead-ins or ordinary sentences contain command phrases: {strict + loose}")
+
+
 def build_corpus(spec: CorpusSpec, seed: int, out: Path, cache_dir: Path | None = None) -> Manifest:
     """Build every file of the corpus under out/ and write out/manifest.json."""
     table = trigger_table()
-    clashes = trigger_text_in(list(spec.near_misses) + ordinary_sentences(), always_on_phrases(table))
-    if clashes:
-        raise ValueError(f"near misses or ordinary sentences contain trigger phrases: {clashes}")
+    check_texts(spec, table)
     cache = AudioCache(cache_dir or out.parent / "cache")
     manifest = CorpusBuilder(spec, seed, out, cache, wake_phrases(table)).build()
     manifest.write(out / "manifest.json")
@@ -382,13 +561,19 @@ def build_corpus(spec: CorpusSpec, seed: int, out: Path, cache_dir: Path | None 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.corpus", description="Build the benchmark corpus.")
     parser.add_argument("--quick", action="store_true", help="a small slice")
+    parser.add_argument("--voice-set", choices=(EVAL_SET, DEV_SET), default=EVAL_SET, help="dev: the training helper's DEV voices and the dev texts (tuning only)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: bench/out)")
     args = parser.parse_args(argv)
-    spec = CorpusSpec.quick() if args.quick else CorpusSpec()
-    manifest = build_corpus(spec, args.seed, args.out / "corpus", args.out / "cache")
+    if args.voice_set == DEV_SET:
+        spec = CorpusSpec.dev(quick=args.quick)
+        out = args.out / "dev"
+    else:
+        spec = CorpusSpec.quick() if args.quick else CorpusSpec()
+        out = args.out
+    manifest = build_corpus(spec, args.seed, out / "corpus", args.out / "cache")
     minutes = sum(f.duration for f in manifest.files) / 60
-    print(f"{len(manifest.files)} files, {minutes:.1f} minutes: {args.out / 'corpus' / 'manifest.json'}")
+    print(f"{len(manifest.files)} files, {minutes:.1f} minutes: {out / 'corpus' / 'manifest.json'}")
     return 0
 
 

@@ -9,6 +9,11 @@ from pathlib import Path
 TRIGGER = "trigger"  # a wake phrase: must fire its intent
 NEAR_MISS = "near_miss"  # sounds like a wake phrase: must not fire
 ORDINARY = "ordinary"  # television or conversation: must not fire
+LEAD_IN = "lead_in"  # the sentence just before a phrase in the run-on conditions: must not fire
+
+# Near-miss groups (Span.group)
+LISTED = "listed"  # bench.corpus.NEAR_MISSES (many are the program's decoys) or, in dev mode, the dev list
+HELD_OUT = "held_out"  # bench/heldout_near_misses.txt: in no decoy list, confusion set or training data
 
 TRIGGERS_FILE = "triggers"  # one condition x voice: wake phrases and near misses, interleaved
 ORDINARY_FILE = "ordinary"  # ordinary speech only
@@ -20,10 +25,11 @@ class Span:
     text: str
     start: float  # seconds into the file
     end: float  # end of the (dry) speech
-    role: str  # TRIGGER, NEAR_MISS or ORDINARY
+    role: str  # TRIGGER, NEAR_MISS, ORDINARY or LEAD_IN
     voice: str
     condition: str
     intent: str | None = None  # the expected intent (triggers only)
+    group: str | None = None  # near misses: LISTED or HELD_OUT
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class AudioFile:
     spans: tuple[Span, ...]
     condition: str = ""
     voice: str = ""
+    part: int = 0  # ordinary speech: which part of the voice's share (1, 2, ...)
 
     def spans_with(self, role: str) -> tuple[Span, ...]:
         return tuple(s for s in self.spans if s.role == role)

@@ -33,15 +33,36 @@ class System:
     key: str  # column key in the summary
     label: str  # column title
     argv: tuple[str, ...]  # the command; the file goes after --input
+    cwd: Path = REPO  # where it runs (python3 -m puts this first on the path)
+    first_on_path: tuple[str, ...] = ()  # PYTHONPATH entries before the repository
+    ordinary_parts: int | None = None  # runs only on ordinary-speech parts 1..n (None: all)
+    aliases: tuple[str, ...] = ()  # other names for --systems
 
     def command(self, wav: Path) -> list[str]:
         return [*self.argv, "--input", str(wav)]
 
+    def sandbox(self, root: Path) -> Sandbox:
+        return Sandbox(root, first_on_path=self.first_on_path)
 
-PROGRAM = System("voice_skill", "voice-skill", (sys.executable, "-m", "voice_skill", "run", "--no-speak", "--json"))
-KWS_PEER = System("kws_peer", "kws peer", (sys.executable, "-m", "bench.peers", "kws"))
-LM_PEER = System("lm_peer", "LM peer", (sys.executable, "-m", "bench.peers", "lm"))
-SYSTEMS = (PROGRAM, KWS_PEER, LM_PEER)
+
+PROGRAM_ARGV = (sys.executable, "-m", "voice_skill", "run", "--no-speak", "--json")
+OLD_ENGINE_COMMIT = "93bb090"  # the last landed engine before wake engine v2 (issue 10)
+WAKE_SIGNALS = ("fused", "phonetic", "neural")  # voice-skill run --wake-signals
+
+
+def old_engine_system(worktree: Path) -> System:
+    """The program as it was at OLD_ENGINE_COMMIT: a git worktree first on the path, run from it."""
+    return System("old_engine", f"old engine {OLD_ENGINE_COMMIT}", PROGRAM_ARGV, cwd=worktree, first_on_path=(str(worktree),), aliases=("old",))
+
+
+PROGRAM = System("fused", "fused (default)", PROGRAM_ARGV, aliases=("voice_skill", "program", "default"))
+PHONETIC = System("phonetic", "phonetic", (*PROGRAM_ARGV, "--wake-signals", "phonetic"))
+NEURAL = System("neural", "neural", (*PROGRAM_ARGV, "--wake-signals", "neural"))
+KWS_PEER = System("kws_peer", "kws peer", (sys.executable, "-m", "bench.peers", "kws"), aliases=("kws",))
+# The LM peer costs ~0.15 CPU s per audio s: it hears part 1 of each voice's ordinary speech only.
+LM_PEER = System("lm_peer", "LM peer", (sys.executable, "-m", "bench.peers", "lm"), ordinary_parts=1, aliases=("lm",))
+SYSTEM_ORDER = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer")
+SYSTEMS = (PROGRAM, KWS_PEER, LM_PEER)  # those that need no worktree and no new option
 
 
 @dataclass(frozen=True)
@@ -72,18 +93,19 @@ class Sandbox:
 
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    first_on_path: tuple[str, ...] = ()  # before the repository on PYTHONPATH
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         for key, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
             env[key] = str(self.root / sub)
         env.pop("VOICE_SKILL_CONFIG", None)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (*self.first_on_path, str(REPO), env.get("PYTHONPATH", "")) if p)
         env.update(self.extra_env)
         return env
 
 
-def run_on_file(command: list[str], audio_seconds: float, sandbox: Sandbox, log: Path, timeout: float = 1800.0, system: str = "", name: str = "") -> Run:
+def run_on_file(command: list[str], audio_seconds: float, sandbox: Sandbox, log: Path, timeout: float = 1800.0, system: str = "", name: str = "", cwd: Path = REPO) -> Run:
     """Run one command to completion (through bench/launch.py) and measure it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     usage_file = log.with_suffix(".rusage.json")
@@ -96,7 +118,7 @@ def run_on_file(command: list[str], audio_seconds: float, sandbox: Sandbox, log:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            cwd=REPO,
+            cwd=cwd,
             env=sandbox.env(),
             bufsize=1,
             start_new_session=True,  # a timeout kills the launcher and the child together
@@ -136,20 +158,22 @@ def run_on_file(command: list[str], audio_seconds: float, sandbox: Sandbox, log:
     )
 
 
-def program_fingerprint() -> str:
+def program_fingerprint(root: Path = REPO) -> str:
     """A hash of the program's code and trigger table, to tell whether it changed during a run."""
     digest = hashlib.sha1()
-    for path in sorted([*(REPO / "voice_skill").rglob("*.py"), REPO / "phrases" / "triggers.toml"]):
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    for path in sorted([*(root / "voice_skill").rglob("*.py"), root / "phrases" / "triggers.toml"]):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def git(*args: str, cwd: Path = REPO) -> str:
+    """A git command's stdout, or "" if it failed."""
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def git_head() -> str:
     """The checked-out commit, with "+changes" when the program's files differ from it (read-only)."""
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     return head + ("+changes" if git("status", "--porcelain", "--", "voice_skill", "phrases") else "")
 
@@ -162,3 +186,67 @@ def output_device_names() -> list[str]:
         return [d["name"] for d in list_devices() if d.get("max_output_channels", 0) > 0]
     except Exception:  # noqa: BLE001 - no PortAudio, no devices: either way nothing to play on
         return []
+
+
+# ------------------------------------------------------------------ the old engine and the new option
+
+
+class Unavailable(Exception):
+    """A system cannot run here; the message says why."""
+
+
+def ensure_old_engine(path: Path, commit: str = OLD_ENGINE_COMMIT) -> Path:
+    """A git worktree of `commit` at `path` (detached), made on demand and reused if present."""
+    full = git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    if not full:
+        raise Unavailable(f"git history has no commit {commit} (a shallow clone?)")
+    path = path.resolve()
+    if (path / ".git").exists():
+        head = git("rev-parse", "HEAD", cwd=path)
+        if head == full:
+            return path
+        raise Unavailable(f"{path} holds {head[:12] or 'something else'}, not {commit}; remove it: git worktree remove --force {path}")
+    if path.exists() and any(path.iterdir()):
+        raise Unavailable(f"{path} exists and is not a worktree of {commit}; move it away")
+    git("worktree", "prune")  # forget worktrees whose folder was deleted
+    done = subprocess.run(["git", "worktree", "add", "--detach", str(path), full], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise Unavailable(f"git worktree add failed: {done.stderr.strip()}")
+    return path
+
+
+def imported_from(system: System, sandbox_root: Path) -> Path:
+    """Where `import voice_skill` resolves for a system (same interpreter, path and folder as its runs)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import voice_skill; print(voice_skill.__file__)"],
+        cwd=system.cwd, env=system.sandbox(sandbox_root).env(), capture_output=True, text=True, timeout=60,
+    )
+    if done.returncode != 0:
+        raise Unavailable(f"{system.label}: voice_skill does not import: {done.stderr.strip()[-300:]}")
+    return Path(done.stdout.strip()).resolve().parent.parent
+
+
+def old_engine(path: Path, sandbox_root: Path) -> tuple[System, str]:
+    """The old-engine system, checked to import the worktree's code; and a line saying so."""
+    worktree = ensure_old_engine(path)
+    system = old_engine_system(worktree)
+    root = imported_from(system, sandbox_root)
+    if root != worktree:
+        raise Unavailable(f"the old engine imports voice_skill from {root}, not from {worktree}")
+    return system, f"old engine: {OLD_ENGINE_COMMIT} worktree {worktree}, imports its own voice_skill (fingerprint {program_fingerprint(worktree)})"
+
+
+_HELP: dict[str, str] = {}
+
+
+def wake_signals_missing(signal: str) -> str | None:
+    """Why `voice-skill run --wake-signals SIGNAL` cannot be used yet, or None if it can."""
+    if "help" not in _HELP:
+        done = subprocess.run([*PROGRAM_ARGV[:4], "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        _HELP["help"] = done.stdout if done.returncode == 0 else ""
+    text = _HELP["help"]
+    if "--wake-signals" not in text:
+        return "voice-skill run has no --wake-signals option yet"
+    if signal not in text:
+        return f"voice-skill run --wake-signals does not offer {signal!r}"
+    return None

@@ -1,4 +1,10 @@
-"""From scored runs to a per-system summary, the JSON file and the fixed-width table."""
+"""From scored runs to a per-system summary, the JSON file and the fixed-width table.
+
+Targets (issue 10) apply to the evaluation voices only (flite kal16, slt, rms, awb and Piper
+joe); espeak-ng is a training family and is reported but in no target. They are checked for
+the fused default; the "vs old" column says where the fused default is worse than the old
+engine (issue 10: no measure may get worse).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
-from bench.audio import FLITE_VOICES
-from bench.manifest import NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
+from bench.audio import TRAINING, VOICES, voice_named
+from bench.manifest import HELD_OUT, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
 from bench.measure import Run
 from bench.score import (
     FA_DUPLICATE,
@@ -23,9 +29,26 @@ from bench.score import (
     Totals,
     accept_rate,
     delay_stats,
+    per_hour,
 )
 
-FLITE = tuple(v.name for v in FLITE_VOICES)
+RUNON_CONDITIONS = ("runon", "runon10")
+MIN_ORDINARY_HOURS = 3.0  # "0 false accepts and 0 stray commands in >= 3 h of ordinary speech"
+SLACK = 0.10  # "vs old" on times and memory: worse only beyond 10 % (the machine is shared)
+
+# Near-miss groups in the report
+NM_TRAINED = "trained"  # in the program's decoys, its confusion sets or the training text
+NM_LISTED = "listed"  # the bench's own list (bench.corpus.NEAR_MISSES), none of the above
+NM_HELD_OUT = "held_out"  # bench/heldout_near_misses.txt
+NM_TRAINING_VOICE = "training_voice"  # any near miss said by a training-family voice (espeak-ng)
+
+
+def in_targets(voice: str) -> bool:
+    """Whether a voice counts towards the targets: every voice but a training family's."""
+    try:
+        return voice_named(voice).family != TRAINING
+    except KeyError:
+        return True
 
 
 @dataclass(frozen=True)
@@ -40,25 +63,41 @@ class Target:
         return x >= self.value if self.op == ">=" else x <= self.value
 
 
-# What the default engine is measured against (the issue's targets).
+# What the fused default is measured against (issue 10's targets).
 TARGETS: dict[str, Target] = {
-    "ta_flite": Target(">= 97 %", ">=", 0.97),
+    "ta_overall": Target(">= 97 %", ">=", 0.97),
     "ta_clean": Target(">= 99 %", ">=", 0.99),
     "ta_soft": Target(">= 99 %", ">=", 0.99),
-    "ta_reverb": Target(">= 99 %", ">=", 0.99),
+    "ta_reverb": Target(">= 95 %", ">=", 0.95),
+    "ta_fan5": Target(">= 90 %", ">=", 0.90),
     "ta_tempo0.9": Target(">= 99 %", ">=", 0.99),
     "ta_tempo1.1": Target(">= 99 %", ">=", 0.99),
-    "ta_fan5": Target(">= 90 %", ">=", 0.90),
+    "ta_runon": Target(">= 95 % (floor 90)", ">=", 0.95),
+    "ta_runon10": Target(">= 85 %", ">=", 0.85),
+    "ta_night": Target(">= 95 %", ">=", 0.95),
     "wrong_intents": Target("0", "<=", 0),
-    "near_miss_false_accepts": Target("0", "<=", 0),
-    "false_accepts_per_hour": Target("<= 0.1 /h", "<=", 0.1),
+    "nm_trained_false_accepts": Target("0", "<=", 0),
+    "nm_held_out_rate": Target("<= 1 %", "<=", 0.01),
+    "ordinary_false_accepts_3h": Target("0 in >= 3 h", "<=", 0),
+    "stray_commands": Target("0", "<=", 0),
+    "stray_commands_ordinary_3h": Target("0 in >= 3 h", "<=", 0),
     "delay_p90": Target("<= 0.5 s", "<=", 0.5),
     "first_audio_ms": Target("<= 150 ms", "<=", 150),
     "rtf_speech": Target("<= 0.03", "<=", 0.03),
-    "rtf_night": Target("~0 (<=0.005)", "<=", 0.005),
+    "rtf_night": Target("<= 0.005", "<=", 0.005),
     "peak_rss_mb": Target("<= 150 MB", "<=", 150),
     "start_to_listening_max": Target("<= 2 s", "<=", 2.0),
 }
+
+
+@dataclass(frozen=True)
+class NearMisses:
+    false_accepts: int
+    total: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.false_accepts / self.total if self.total else None
 
 
 @dataclass(frozen=True)
@@ -66,21 +105,22 @@ class SystemSummary:
     key: str
     label: str
     engine: str
-    ta_flite: Rate
-    ta_by_condition: dict[str, Rate]  # flite voices, trigger files
+    ta_overall: Rate  # evaluation voices, every condition but run-on
+    ta_by_condition: dict[str, Rate]  # evaluation voices, trigger files
     ta_by_voice: dict[str, Rate]  # all conditions, trigger files
+    ta_by_condition_voice: dict[str, dict[str, Rate]]
     ta_night: Rate
-    wrong_intents: int
-    near_miss_false_accepts: int
-    near_misses: int
-    held_out_near_miss_false_accepts: int  # on near misses that are not in the decoy list
-    held_out_near_misses: int
+    wrong_intents: int  # evaluation voices
+    near_misses: dict[str, NearMisses]  # NM_* group -> false accepts of total
     ordinary_false_accepts: int
     ordinary_hours: float
     false_accepts_per_hour: float | None
-    other_false_accepts: int  # room tone, silence between phrases
+    stray_commands: int  # in files of evaluation voices (trigger files, ordinary speech, night)
+    stray_commands_ordinary: int
+    stray_commands_per_hour: float | None  # in ordinary speech
+    other_false_accepts: int  # room tone, silence between phrases, run-on lead-ins
     duplicate_wakes: int
-    delay: DelayStats
+    delay: DelayStats  # evaluation voices
     rtf_speech: float | None  # ordinary-speech files
     rtf_triggers: float | None  # trigger files (about a third speech)
     rtf_night: float | None  # the night file (room tone)
@@ -91,17 +131,33 @@ class SystemSummary:
     start_to_listening_max: float | None
     first_audio_ms: float | None  # median, when measured
     first_audio_note: str
+    files_run: int = 0
     failed_runs: tuple[str, ...] = ()
     missed_phrases: dict[str, int] = field(default_factory=dict)  # "condition/voice: text" -> count
     false_accept_list: tuple[dict, ...] = ()
+    stray_list: tuple[dict, ...] = ()
 
     def metric(self, key: str) -> float | None:
-        """The number a target is checked against."""
+        """The number a target is checked against (None: not measured or not enough of it)."""
+        if key == "ta_overall":
+            return self.ta_overall.value
+        if key == "ta_night":
+            return self.ta_night.value
         if key.startswith("ta_"):
-            rate = self.ta_flite if key == "ta_flite" else self.ta_by_condition.get(key[3:])
+            rate = self.ta_by_condition.get(key[3:])
             return rate.value if rate else None
         if key == "delay_p90":
             return self.delay.p90
+        if key == "nm_trained_false_accepts":
+            group = self.near_misses.get(NM_TRAINED)
+            return group.false_accepts if group and group.total else None
+        if key == "nm_held_out_rate":
+            group = self.near_misses.get(NM_HELD_OUT)
+            return group.rate if group else None
+        if key == "ordinary_false_accepts_3h":
+            return self.ordinary_false_accepts if self.ordinary_hours >= MIN_ORDINARY_HOURS else None
+        if key == "stray_commands_ordinary_3h":
+            return self.stray_commands_ordinary if self.ordinary_hours >= MIN_ORDINARY_HOURS else None
         return getattr(self, key)
 
 
@@ -116,38 +172,66 @@ class Scored:
     score: FileScore
 
 
-def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple[float | None, str], decoys: frozenset[str] = frozenset()) -> SystemSummary:
-    """One system's figures over all its runs. Near misses whose sentence is one of the
-    program's decoys are also counted apart: those the program was told about."""
+def near_miss_group(text: str, group: str | None, voice: str, trained: frozenset[str]) -> str:
+    """Which report group a near-miss clip is in. A held-out sentence that the program or its
+    training knows after all counts as trained (and must leave the held-out file)."""
+    from voice_skill.intents import normalize
+
+    if not in_targets(voice):
+        return NM_TRAINING_VOICE
+    if normalize(text) in trained:
+        return NM_TRAINED
+    return NM_HELD_OUT if group == HELD_OUT else NM_LISTED
+
+
+def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple[float | None, str], trained: frozenset[str] = frozenset()) -> SystemSummary:
+    """One system's figures over all its runs. `trained`: near-miss sentences (normalised) that
+    are the program's decoys, in its confusion sets or in the training text."""
     runs = [x.run for x in scored]
     scores = [x.score for x in scored]
     totals = Totals(tuple(scores))
     conditions = list(dict.fromkeys(s.file.condition for s in scores if s.file.kind == TRIGGERS_FILE))
     voices = list(dict.fromkeys(s.file.voice for s in scores if s.file.kind == TRIGGERS_FILE))
     in_trigger_files = [r for s in scores if s.file.kind == TRIGGERS_FILE for r in s.triggers]
+    evaluated = [r for s in scores for r in s.triggers if in_targets(r.span.voice)]
     runs_of = {kind: [x.run for x in scored if x.score.file.kind == kind] for kind in (TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE)}
     listening = [r.start_to_listening for r in runs if r.start_to_listening is not None]
     engines = {e.get("engine") for r in runs for e in r.events if e.get("event") == "listening"}
     missed = Counter(f"{r.span.condition}/{r.span.voice}: {r.span.text}" for s in scores for r in s.triggers if r.outcome in (MISSED, WRONG_INTENT))
+
+    groups: dict[str, list[int]] = {g: [0, 0] for g in (NM_TRAINED, NM_LISTED, NM_HELD_OUT, NM_TRAINING_VOICE)}
+    for span in totals.near_miss_spans():
+        groups[near_miss_group(span.text, span.group, span.voice, trained)][1] += 1
+    for fa in totals.false_accepts(FA_NEAR_MISS):
+        groups[near_miss_group(fa.span.text, fa.span.group, fa.span.voice, trained)][0] += 1
+
+    def file_in_targets(s: FileScore) -> bool:
+        return s.file.kind != TRIGGERS_FILE or in_targets(s.file.voice)
+
+    strays = [(s.file, x) for s in scores for x in s.strays]
+    counted = [(f, x) for f, x in strays if f.kind != TRIGGERS_FILE or in_targets(f.voice)]
+    in_ordinary = sum(f.kind == ORDINARY_FILE for f, _ in counted)
+    ta = lambda results: accept_rate(results)  # noqa: E731
     return SystemSummary(
         key=key,
         label=label,
         engine=", ".join(sorted(e for e in engines if e)) or "?",
-        ta_flite=accept_rate(r for r in in_trigger_files if r.span.voice in FLITE),
-        ta_by_condition={c: accept_rate(r for r in in_trigger_files if r.span.condition == c and r.span.voice in FLITE) for c in conditions},
-        ta_by_voice={v: accept_rate(r for r in in_trigger_files if r.span.voice == v) for v in voices},
-        ta_night=accept_rate(r for s in scores if s.file.kind == NIGHT_FILE for r in s.triggers),
-        wrong_intents=totals.wrong_intents(),
-        near_miss_false_accepts=len(totals.false_accepts(FA_NEAR_MISS)),
-        near_misses=totals.near_miss_count(),
-        held_out_near_miss_false_accepts=sum(fa.span.text not in decoys for fa in totals.false_accepts(FA_NEAR_MISS)),
-        held_out_near_misses=totals.near_miss_count(leaving_out=decoys),
+        ta_overall=ta(r for r in in_trigger_files if in_targets(r.span.voice) and r.span.condition not in RUNON_CONDITIONS),
+        ta_by_condition={c: ta(r for r in in_trigger_files if r.span.condition == c and in_targets(r.span.voice)) for c in conditions},
+        ta_by_voice={v: ta(r for r in in_trigger_files if r.span.voice == v) for v in voices},
+        ta_by_condition_voice={c: {v: ta(r for r in in_trigger_files if r.span.condition == c and r.span.voice == v) for v in voices} for c in conditions},
+        ta_night=ta(r for s in scores if s.file.kind == NIGHT_FILE for r in s.triggers),
+        wrong_intents=sum(r.outcome == WRONG_INTENT for r in evaluated),
+        near_misses={g: NearMisses(fa, n) for g, (fa, n) in groups.items()},
         ordinary_false_accepts=len(totals.false_accepts(FA_ORDINARY)),
         ordinary_hours=round(totals.ordinary_hours(), 4),
         false_accepts_per_hour=totals.false_accepts_per_hour(),
+        stray_commands=len(counted),
+        stray_commands_ordinary=in_ordinary,
+        stray_commands_per_hour=per_hour(in_ordinary, totals.ordinary_hours()),
         other_false_accepts=len(totals.false_accepts(FA_OTHER)),
         duplicate_wakes=len(totals.false_accepts(FA_DUPLICATE)),
-        delay=delay_stats(totals.triggers()),
+        delay=delay_stats(evaluated),
         rtf_speech=rtf(runs_of[ORDINARY_FILE]),
         rtf_triggers=rtf(runs_of[TRIGGERS_FILE]),
         rtf_night=rtf(runs_of[NIGHT_FILE]),
@@ -158,12 +242,19 @@ def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple
         start_to_listening_max=max(listening) if listening else None,
         first_audio_ms=first_audio[0],
         first_audio_note=first_audio[1],
+        files_run=len(runs),
         failed_runs=tuple(f"{r.file} (exit {r.returncode}): {r.stderr_tail.strip().splitlines()[-1] if r.stderr_tail.strip() else ''}" for r in runs if not r.ok),
         missed_phrases=dict(missed.most_common()),
         false_accept_list=tuple(
-            {"file": s.file.name, "at": fa.wake.at, "intent": fa.wake.intent, "kind": fa.kind, "near": fa.span.text if fa.span else None}
+            {"file": s.file.name, "at": fa.wake.at, "intent": fa.wake.intent, "kind": fa.kind, "near": fa.span.text if fa.span else None,
+             "group": near_miss_group(fa.span.text, fa.span.group, fa.span.voice, trained) if fa.kind == FA_NEAR_MISS and fa.span else None}
             for s in scores
             for fa in s.false_accepts
+        ),
+        stray_list=tuple(
+            {"file": f.name, "kind": f.kind, "at": x.stray.at, "intent": x.stray.intent, "event": x.stray.event,
+             "near": x.span.text if x.span else None, "role": x.span.role if x.span else None, "in_targets": (f, x) in counted}
+            for f, x in strays
         ),
     )
 
@@ -181,61 +272,111 @@ def num(x: float | None, fmt: str, unit: str = "") -> str:
     return "-" if x is None else f"{x:{fmt}}{unit}"
 
 
+def nm_cell(group: NearMisses | None, with_rate: bool = False) -> str:
+    if group is None or not group.total:
+        return "-"
+    rate = f" ({100 * group.rate:.1f}%)" if with_rate else ""
+    return f"{group.false_accepts} of {group.total}{rate}"
+
+
 @dataclass(frozen=True)
 class Row:
     label: str
     cell: Callable[[SystemSummary], str]
     target: str | None = None  # key into TARGETS
+    value: Callable[[SystemSummary], float | None] | None = None  # for "vs old"
+    better: str | None = None  # "higher" or "lower"
+    slack: float = 0.0  # "vs old": worse only beyond this fraction (times and memory on a shared machine)
+
+
+def rate_row(label: str, get: Callable[[SystemSummary], Rate | None], target: str | None = None) -> Row:
+    return Row(label, lambda s: pct(get(s)), target, lambda s: (get(s).value if get(s) else None), "higher")
+
+
+def voice_title(name: str) -> str:
+    for voice in VOICES:
+        if voice.name == name:
+            return voice.title
+    return name
 
 
 def rows(conditions: Sequence[str], voices: Sequence[str]) -> list[Row]:
-    table = [Row("TA, all flite conditions", lambda s: pct(s.ta_flite), "ta_flite")]
-    table += [Row(f"TA {c} (flite)", lambda s, c=c: pct(s.ta_by_condition.get(c)), f"ta_{c}" if f"ta_{c}" in TARGETS else None) for c in conditions]
-    table += [Row(f"TA voice {v} (all cond.)", lambda s, v=v: pct(s.ta_by_voice.get(v))) for v in voices]
+    standard = [c for c in conditions if c not in RUNON_CONDITIONS]
+    table = [rate_row(f"TA overall ({len(standard)} cond., no run-on)", lambda s: s.ta_overall, "ta_overall")]
+    table += [rate_row(f"TA {c}", lambda s, c=c: s.ta_by_condition.get(c), f"ta_{c}" if f"ta_{c}" in TARGETS else None) for c in conditions]
+    table += [rate_row(f"TA {voice_title(v)}" + ("" if not in_targets(v) else ", all cond."), lambda s, v=v: s.ta_by_voice.get(v)) for v in voices]
+    nm = lambda group: (lambda s: s.near_misses[group].false_accepts if s.near_misses.get(group) and s.near_misses[group].total else None)  # noqa: E731
     table += [
-        Row("TA night (quiet voice)", lambda s: pct(s.ta_night)),
-        Row("wrong intents", lambda s: str(s.wrong_intents), "wrong_intents"),
-        Row("near-miss false accepts", lambda s: f"{s.near_miss_false_accepts} of {s.near_misses}", "near_miss_false_accepts"),
-        Row("  of which not in decoy list", lambda s: f"{s.held_out_near_miss_false_accepts} of {s.held_out_near_misses}"),
-        Row("FA / h ordinary speech", lambda s: f"{num(s.false_accepts_per_hour, '.2f')} ({s.ordinary_false_accepts} in {s.ordinary_hours:.2f} h)", "false_accepts_per_hour"),
-        Row("other FA (room tone, gaps)", lambda s: str(s.other_false_accepts)),
+        rate_row("TA night (quiet voice)", lambda s: s.ta_night, "ta_night"),
+        Row("wrong intents", lambda s: str(s.wrong_intents), "wrong_intents", lambda s: s.wrong_intents, "lower"),
+        Row("near misses, decoys/training: FA", lambda s: nm_cell(s.near_misses.get(NM_TRAINED)), "nm_trained_false_accepts", nm(NM_TRAINED), "lower"),
+        Row("near misses, bench list, not trained", lambda s: nm_cell(s.near_misses.get(NM_LISTED)), None, nm(NM_LISTED), "lower"),
+        Row("held-out near misses: FA", lambda s: nm_cell(s.near_misses.get(NM_HELD_OUT), True), "nm_held_out_rate", nm(NM_HELD_OUT), "lower"),
+        Row("near misses, espeak-ng (training)", lambda s: nm_cell(s.near_misses.get(NM_TRAINING_VOICE))),
+        Row("FA ordinary speech", lambda s: f"{s.ordinary_false_accepts} in {s.ordinary_hours:.2f} h ({num(s.false_accepts_per_hour, '.2f')}/h)", "ordinary_false_accepts_3h", lambda s: s.false_accepts_per_hour, "lower"),
+        Row("stray commands, all files", lambda s: str(s.stray_commands), "stray_commands", lambda s: s.stray_commands, "lower"),
+        Row("stray commands, ordinary speech", lambda s: f"{s.stray_commands_ordinary} ({num(s.stray_commands_per_hour, '.2f')}/h)", "stray_commands_ordinary_3h", lambda s: s.stray_commands_per_hour, "lower"),
+        Row("other FA (room tone, gaps, lead-ins)", lambda s: str(s.other_false_accepts), None, lambda s: s.other_false_accepts, "lower"),
         Row("duplicate wakes", lambda s: str(s.duplicate_wakes)),
-        Row("delay after phrase, median", lambda s: num(s.delay.median, ".2f", " s")),
-        Row("delay after phrase, p90", lambda s: num(s.delay.p90, ".2f", " s"), "delay_p90"),
+        Row("delay after phrase, median", lambda s: num(s.delay.median, ".2f", " s"), None, lambda s: s.delay.median, "lower", SLACK),
+        Row("delay after phrase, p90", lambda s: num(s.delay.p90, ".2f", " s"), "delay_p90", lambda s: s.delay.p90, "lower", SLACK),
         Row("detection to first audio", lambda s: num(s.first_audio_ms, ".0f", " ms") if s.first_audio_ms is not None else s.first_audio_note, "first_audio_ms"),
-        Row("RTF ordinary speech", lambda s: num(s.rtf_speech, ".4f"), "rtf_speech"),
-        Row("RTF trigger files", lambda s: num(s.rtf_triggers, ".4f")),
-        Row("RTF night room tone", lambda s: num(s.rtf_night, ".4f"), "rtf_night"),
-        Row("CPU s / audio s, all", lambda s: f"{s.cpu_seconds:.0f} / {s.audio_seconds:.0f}"),
-        Row("peak RSS", lambda s: num(s.peak_rss_mb, ".0f", " MB"), "peak_rss_mb"),
+        Row("CPU s / audio s, speech", lambda s: num(s.rtf_speech, ".4f"), "rtf_speech", lambda s: s.rtf_speech, "lower", SLACK),
+        Row("CPU s / audio s, trigger files", lambda s: num(s.rtf_triggers, ".4f"), None, lambda s: s.rtf_triggers, "lower", SLACK),
+        Row("CPU s / audio s, quiet night", lambda s: num(s.rtf_night, ".4f"), "rtf_night", lambda s: s.rtf_night, "lower", SLACK),
+        Row("CPU s / audio s, all files", lambda s: f"{s.cpu_seconds:.0f} / {s.audio_seconds:.0f}"),
+        Row("peak RSS", lambda s: num(s.peak_rss_mb, ".0f", " MB"), "peak_rss_mb", lambda s: s.peak_rss_mb, "lower", SLACK),
         Row("start to listening, median", lambda s: num(s.start_to_listening_median, ".2f", " s")),
-        Row("start to listening, max", lambda s: num(s.start_to_listening_max, ".2f", " s"), "start_to_listening_max"),
+        Row("start to listening, max", lambda s: num(s.start_to_listening_max, ".2f", " s"), "start_to_listening_max", lambda s: s.start_to_listening_max, "lower", SLACK),
         Row("failed runs", lambda s: str(len(s.failed_runs))),
     ]
     return table
 
 
-def verdict(summary: SystemSummary, target_key: str | None) -> str:
-    if target_key is None:
+def verdict(summary: SystemSummary | None, target_key: str | None) -> str:
+    if target_key is None or summary is None:
         return ""
     met = TARGETS[target_key].met(summary.metric(target_key))
     return {True: "yes", False: "NO", None: "n/a"}[met]
 
 
-def format_table(summaries: Sequence[SystemSummary]) -> str:
-    """Rows are metrics; columns the systems, with the targets and whether the first meets them."""
-    first = summaries[0]
-    conditions = list(first.ta_by_condition)
-    voices = list(first.ta_by_voice)
-    header = ["metric", "target", *(s.label for s in summaries[:1]), "met", *(s.label for s in summaries[1:])]
-    body = [
-        [row.label, TARGETS[row.target].text if row.target else "", row.cell(first), verdict(first, row.target), *(row.cell(s) for s in summaries[1:])]
-        for row in rows(conditions, voices)
-    ]
+def versus(new: SystemSummary | None, old: SystemSummary | None, row: Row) -> str:
+    """Whether the fused default is worse than the old engine on this row."""
+    if new is None or old is None or row.value is None:
+        return ""
+    a, b = row.value(new), row.value(old)
+    if a is None or b is None:
+        return ""
+    worse = a < b * (1 - row.slack) if row.better == "higher" else a > b * (1 + row.slack)
+    return "WORSE" if worse else "ok"
+
+
+DEFAULT_KEY = "fused"
+OLD_KEY = "old_engine"
+
+
+def format_table(summaries: Sequence[SystemSummary], title: str = "") -> str:
+    """Rows are metrics; columns the systems, with the targets, whether the fused default meets
+    them, and whether it is worse than the old engine. Without a fused column, the first system
+    is checked against the targets."""
+    if not summaries:
+        return "(no systems ran)"
+    checked = next((s for s in summaries if s.key == DEFAULT_KEY), summaries[0])
+    old = next((s for s in summaries if s.key == OLD_KEY), None)
+    others = [s for s in summaries if s is not checked]
+    conditions = list(dict.fromkeys(c for s in summaries for c in s.ta_by_condition))
+    voices = list(dict.fromkeys(v for s in summaries for v in s.ta_by_voice))
+    header = ["metric", "target", checked.label, "met", *(["vs old"] if old is not None and old is not checked else []), *(s.label for s in others)]
+    body = []
+    for row in rows(conditions, voices):
+        line = [row.label, TARGETS[row.target].text if row.target else "", row.cell(checked), verdict(checked, row.target)]
+        if old is not None and old is not checked:
+            line.append(versus(checked, old, row))
+        body.append(line + [row.cell(s) for s in others])
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     fmt = lambda line: "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))).rstrip()  # noqa: E731
     rule = "-" * len(fmt(header))
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in body)])
+    return "\n".join(([title] if title else []) + [fmt(header), rule, *(fmt(line) for line in body)])
 
 
 def near_miss_line(summary: SystemSummary, most: int = 8) -> str:
@@ -248,15 +389,38 @@ def near_miss_line(summary: SystemSummary, most: int = 8) -> str:
     return f"{summary.label} false accepts: {listed}{more}"
 
 
+def stray_line(summary: SystemSummary, most: int = 6) -> str | None:
+    """Which commands acted where none was said."""
+    if not summary.stray_list:
+        return None
+    acted = Counter(f"{x['intent']} on {x['near'] or x['kind']!r}" for x in summary.stray_list)
+    listed = ", ".join(f"{what} x{n}" for what, n in acted.most_common(most))
+    more = f", ... ({len(acted) - most} more)" if len(acted) > most else ""
+    return f"{summary.label} stray commands: {listed}{more}"
+
+
 def summary_json(manifest: Manifest, summaries: Sequence[SystemSummary], meta: dict) -> dict:
+    def targets_met(s: SystemSummary) -> dict:
+        return {k: TARGETS[k].met(s.metric(k)) for k in TARGETS}
+
+    checked = next((s for s in summaries if s.key == DEFAULT_KEY), None)
+    old = next((s for s in summaries if s.key == OLD_KEY), None)
+    worse = []
+    if checked is not None and old is not None:
+        conditions = list(checked.ta_by_condition)
+        worse = [row.label for row in rows(conditions, list(checked.ta_by_voice)) if versus(checked, old, row) == "WORSE"]
     return {
         **meta,
         "targets": {k: asdict(t) for k, t in TARGETS.items()},
+        "targets_apply_to": DEFAULT_KEY,
+        "worse_than_old_engine": worse,
         "corpus": {
             "seed": manifest.seed,
             "files": len(manifest.files),
             "minutes": round(sum(f.duration for f in manifest.files) / 60, 1),
+            "ordinary_hours": round(sum(f.duration for f in manifest.files if f.kind == ORDINARY_FILE) / 3600, 3),
             "spec": manifest.spec,
         },
-        "systems": {s.key: {**asdict(s), "targets_met": {k: TARGETS[k].met(s.metric(k)) for k in TARGETS}} for s in summaries},
+        "systems": {s.key: {**asdict(s), "targets_met": targets_met(s)} for s in summaries},
     }
+

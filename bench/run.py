@@ -1,11 +1,19 @@
-"""The benchmark: build the corpus, run voice-skill and two naive peers on it, score, report.
+"""The benchmark: build the corpus, run the systems on it side by side, score, report.
 
-    python3 -m bench.run [--quick] [--seed N] [--out DIR] [--jobs N]
+    python3 -m bench.run [--quick] [--systems old,phonetic,neural,fused,kws,lm]
+                         [--conditions clean,runon,...] [--voices slt,joe,...]
+                         [--voice-set eval|dev] [--seed N] [--out DIR] [--jobs N]
     python3 bench/run.py ...
 
-Every corpus file is one run of the real program (`python3 -m voice_skill run --input FILE
---no-speak --json`) and one run of each peer (bench/peers.py), each a child process measured
-on its own (bench/measure.py). Writes OUT/summary.json and prints a fixed-width table.
+Systems: the old engine (the program at commit 93bb090, from a git worktree under
+bench/out/old-engine), the program with `--wake-signals phonetic` and `--wake-signals
+neural`, the fused default (the program with no flag), and two naive PocketSphinx peers
+(bench/peers.py). A system that cannot run here (no --wake-signals option yet, no such
+commit) is skipped with a note. Every corpus file is one run of each system, a child process
+measured on its own (bench/measure.py). Writes OUT/summary.json and prints one table.
+
+`--voice-set dev` builds the corpus from the training helper's DEV voices and dev texts into
+OUT/dev/: for picking thresholds, clearly not an evaluation.
 """
 
 from __future__ import annotations
@@ -17,20 +25,46 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: python3 bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import DEFAULT_OUT, CorpusSpec, build_corpus, trigger_table  # noqa: E402
-from bench.manifest import TRIGGERS_FILE, AudioFile, Manifest  # noqa: E402
-from bench.measure import PROGRAM, SYSTEMS, Sandbox, System, git_head, output_device_names, program_fingerprint, run_on_file  # noqa: E402
-from bench.report import Scored, format_table, near_miss_line, summarize, summary_json  # noqa: E402
-from bench.score import score_file, wakes_from_events  # noqa: E402
+from bench.audio import PIPER_VOICE, VOICES, dev_voices, dev_voices_missing, piper_missing  # noqa: E402
+from bench.corpus import CONDITIONS, DEFAULT_OUT, DEV_SET, EVAL_SET, CorpusSpec, build_corpus, trained_texts, trigger_table  # noqa: E402
+from bench.manifest import ORDINARY_FILE, TRIGGERS_FILE, AudioFile, Manifest  # noqa: E402
+from bench.measure import (  # noqa: E402
+    KWS_PEER,
+    LM_PEER,
+    NEURAL,
+    PHONETIC,
+    PROGRAM,
+    SYSTEM_ORDER,
+    System,
+    Unavailable,
+    git_head,
+    old_engine,
+    output_device_names,
+    program_fingerprint,
+    run_on_file,
+    wake_signals_missing,
+)
+from bench.report import Scored, format_table, near_miss_line, stray_line, summarize, summary_json  # noqa: E402
+from bench.score import score_events  # noqa: E402
 
 NOT_APPLICABLE = (None, "-")
+OLD_ENGINE_DIR = DEFAULT_OUT / "old-engine"
+DEV_TITLE = "DEV (training voices): not an evaluation"
+ALL_SYSTEMS = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer")
+SHORT_NAMES = {"old": "old_engine", "old_engine": "old_engine", "phonetic": "phonetic", "neural": "neural", "fused": "fused",
+               "default": "fused", "kws": "kws_peer", "kws_peer": "kws_peer", "lm": "lm_peer", "lm_peer": "lm_peer"}
+
+# CPU seconds per audio second and start-up seconds, for the estimate before a first run
+# (a later run uses the previous summary.json's measured figures instead).
+RTF_GUESS = {"old_engine": 0.04, "phonetic": 0.04, "neural": 0.05, "fused": 0.06, "kws_peer": 0.032, "lm_peer": 0.15}
+START_GUESS = 1.5
 
 
 @dataclass(frozen=True)
@@ -47,8 +81,8 @@ class Workspace:
     def corpus(self) -> Path:
         return self.out / "corpus"
 
-    def sandbox(self, name: str) -> Sandbox:
-        return Sandbox(self.out / "sandbox" / name)
+    def sandbox_root(self, name: str) -> Path:
+        return self.out / "sandbox" / name
 
     def log(self, name: str) -> Path:
         return self.out / "logs" / f"{name}.log"
@@ -59,12 +93,13 @@ def run_task(task: Task, ws: Workspace) -> Scored:
     run = run_on_file(
         task.system.command(ws.corpus / task.file.path),
         task.file.duration,
-        ws.sandbox(name),
+        task.system.sandbox(ws.sandbox_root(name)),
         ws.log(name),
         system=task.system.key,
         name=task.file.name,
+        cwd=task.system.cwd,
     )
-    return Scored(run, score_file(task.file, wakes_from_events(run.events)))
+    return Scored(run, score_events(task.file, run.events))
 
 
 def first_audio_probe(manifest: Manifest, ws: Workspace) -> tuple[float | None, str]:
@@ -73,7 +108,7 @@ def first_audio_probe(manifest: Manifest, ws: Workspace) -> tuple[float | None, 
     if not speakers:
         return None, "not measured (no output device)"
     file = next(f for f in manifest.files if f.kind == TRIGGERS_FILE)
-    speaking = System("voice_skill_speaking", "voice-skill speaking", tuple(a for a in PROGRAM.argv if a != "--no-speak"))
+    speaking = System("fused_speaking", "fused speaking", tuple(a for a in PROGRAM.argv if a != "--no-speak"))
     run = run_task(Task(speaking, file), ws).run
     values = [float(e["first_audio_ms"]) for e in run.events if e.get("event") == "say" and "first_audio_ms" in e]
     if not values:
@@ -81,17 +116,24 @@ def first_audio_probe(manifest: Manifest, ws: Workspace) -> tuple[float | None, 
     return statistics.median(values), f"median of {len(values)} answers on {speakers[0]}"
 
 
+def files_for(system: System, manifest: Manifest) -> list[AudioFile]:
+    """The files a system runs on: all, or (the LM peer) only the first parts of ordinary speech."""
+    if system.ordinary_parts is None:
+        return list(manifest.files)
+    return [f for f in manifest.files if f.kind != ORDINARY_FILE or f.part <= system.ordinary_parts]
+
+
 def run_all(tasks: list[Task], ws: Workspace, jobs: int) -> dict[tuple[str, str], Scored]:
     started = time.perf_counter()
     results: dict[tuple[str, str], Scored] = {}
-    ordered = sorted(tasks, key=lambda t: -t.file.duration)  # longest first keeps both workers busy
+    ordered = sorted(tasks, key=lambda t: -t.file.duration * RTF_GUESS.get(t.system.key, 0.05))  # longest first keeps both workers busy
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for n, (task, scored) in enumerate(zip(ordered, pool.map(lambda t: run_task(t, ws), ordered)), 1):
             results[(task.system.key, task.file.name)] = scored
             run = scored.run
             status = "" if run.ok else f"  FAILED (exit {run.returncode}, see {ws.log(task.system.key + '-' + task.file.name)})"
             print(
-                f"[{n:3d}/{len(tasks)} {time.perf_counter() - started:6.0f}s] {task.system.label:12s} {task.file.name:26s} "
+                f"[{n:4d}/{len(tasks)} {time.perf_counter() - started:6.0f}s] {task.system.label:20s} {task.file.name:32s} "
                 f"rtf {run.rtf:.3f}  wakes {sum(e.get('event') == 'wake' for e in run.events):3d}{status}",
                 file=sys.stderr,
                 flush=True,
@@ -99,51 +141,179 @@ def run_all(tasks: list[Task], ws: Workspace, jobs: int) -> dict[tuple[str, str]
     return results
 
 
+def estimate(tasks: list[Task], jobs: int, previous: Path) -> tuple[float, str]:
+    """Seconds of wall time the runs should take, and where the per-system figures came from."""
+    rtf = dict(RTF_GUESS)
+    source = "guesses"
+    if previous.exists():
+        try:
+            systems = json.loads(previous.read_text("utf-8")).get("systems", {})
+            measured = {k: s["cpu_seconds"] / s["audio_seconds"] for k, s in systems.items() if s.get("audio_seconds")}
+            if measured:
+                rtf.update(measured)
+                source = f"the last run's CPU per audio second ({previous})"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    cpu = sum(t.file.duration * rtf.get(t.system.key, 0.05) + START_GUESS for t in tasks)
+    return cpu / max(1, min(jobs, os.cpu_count() or 1)), source
+
+
+def pick_systems(names: list[str], quick_note: list[str]) -> tuple[list[System], dict[str, str]]:
+    """The systems asked for that can run here, and why the others cannot."""
+    chosen, skipped = [], {}
+    for key in names:
+        if key == "old_engine":
+            try:
+                system, line = old_engine(OLD_ENGINE_DIR, DEFAULT_OUT / "sandbox" / "old-engine-check")
+                chosen.append(system)
+                quick_note.append(line)
+            except Unavailable as exc:
+                skipped[key] = str(exc)
+        elif key in ("phonetic", "neural"):
+            why = wake_signals_missing(key)
+            if why:
+                skipped[key] = why
+            else:
+                chosen.append(PHONETIC if key == "phonetic" else NEURAL)
+        else:
+            chosen.append({"fused": PROGRAM, "kws_peer": KWS_PEER, "lm_peer": LM_PEER}[key])
+    return chosen, skipped
+
+
+def split(value: str | None) -> list[str] | None:
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m bench.run", description="Accuracy and speed of voice-skill against two naive peers.")
-    parser.add_argument("--quick", action="store_true", help="a small slice of the corpus (a minute or two)")
+    parser = argparse.ArgumentParser(prog="python3 -m bench.run", description="Accuracy and speed of voice-skill's wake engines against the old engine and two naive peers.")
+    parser.add_argument("--quick", action="store_true", help="a small slice of the corpus (a few minutes)")
+    parser.add_argument("--systems", help=f"comma-separated, default all: {','.join(('old', 'phonetic', 'neural', 'fused', 'kws', 'lm'))}")
+    parser.add_argument("--conditions", help=f"comma-separated subset of {','.join(c.name for c in CONDITIONS)}")
+    parser.add_argument("--voices", help=f"comma-separated subset of {','.join(v.name for v in VOICES)} (dev: of the dev voices)")
+    parser.add_argument("--voice-set", choices=(EVAL_SET, DEV_SET), default=EVAL_SET, help="dev: the training helper's DEV voices and the dev texts, for tuning (not an evaluation)")
+    parser.add_argument("--ordinary-minutes", type=float, help="minutes of ordinary speech (default 180; dev 45; quick 3)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: bench/out)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: bench/out; dev: bench/out/dev)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs at a time (CPU time is measured per run)")
     args = parser.parse_args(argv)
-
     started = time.perf_counter()
-    program_before = program_fingerprint()
-    ws = Workspace(args.out.resolve())
-    spec = CorpusSpec.quick() if args.quick else CorpusSpec()
-    print(f"building the corpus in {ws.corpus} ...", file=sys.stderr, flush=True)
-    manifest = build_corpus(spec, args.seed, ws.corpus, ws.out / "cache")
-    corpus_seconds = time.perf_counter() - started
+    notes: list[str] = []
 
-    decoys = frozenset(trigger_table().decoys)  # the program's; the peers have none
-    results = run_all([Task(s, f) for s in SYSTEMS for f in manifest.files], ws, max(1, args.jobs))
-    first_audio = first_audio_probe(manifest, ws)
+    # ---- the corpus spec
+    dev = args.voice_set == DEV_SET
+    if dev:
+        missing = dev_voices_missing()
+        if missing:
+            print(f"--voice-set dev skipped: {missing}. The bench expects training/voices.py with DEV (a list of voices) and synthesize(text, voice, rate=..., cache=...) returning float32 16 kHz mono.", file=sys.stderr)
+            return 0
+        known_voices = [v.name for v in dev_voices()]
+        spec = CorpusSpec.dev(quick=args.quick)
+        ws = Workspace((args.out / "dev" if args.out == DEFAULT_OUT else args.out).resolve())
+    else:
+        known_voices = [v.name for v in VOICES]
+        spec = CorpusSpec.quick() if args.quick else CorpusSpec()
+        ws = Workspace(args.out.resolve())
+    conditions = split(args.conditions)
+    voices = split(args.voices)
+    for given, known, what in ((conditions, [c.name for c in CONDITIONS], "condition"), (voices, known_voices, "voice")):
+        unknown = [x for x in given or [] if x not in known]
+        if unknown:
+            parser.error(f"unknown {what} {', '.join(unknown)}; known: {', '.join(known)}")
+    spec = replace(spec, conditions=tuple(conditions or spec.conditions), voices=tuple(voices or spec.voices))
+    if args.ordinary_minutes is not None:
+        spec = replace(spec, ordinary_minutes=args.ordinary_minutes)
+    if PIPER_VOICE.name in spec.voices and piper_missing():
+        spec = replace(spec, voices=tuple(v for v in spec.voices if v != PIPER_VOICE.name))
+        notes.append(f"Piper joe left out: {piper_missing()}")
+
+    # ---- the systems
+    names = split(args.systems) or list(ALL_SYSTEMS)
+    unknown = [n for n in names if n not in SHORT_NAMES]
+    if unknown:
+        parser.error(f"unknown system {', '.join(unknown)}; known: old, phonetic, neural, fused, kws, lm")
+    wanted = [k for k in SYSTEM_ORDER if k in {SHORT_NAMES[n] for n in names}]
+    systems, skipped = pick_systems(wanted, notes)
+    for key, why in skipped.items():
+        print(f"skipping {key}: {why}", file=sys.stderr, flush=True)
+    if not systems:
+        print("no system can run", file=sys.stderr)
+        return 2
+
+    # ---- the corpus
+    program_before = program_fingerprint()
+    print(f"building the corpus in {ws.corpus} (the first build synthesises every utterance; later ones come from {DEFAULT_OUT / 'cache'}) ...", file=sys.stderr, flush=True)
+    manifest = build_corpus(spec, args.seed, ws.corpus, DEFAULT_OUT / "cache")
+    corpus_seconds = time.perf_counter() - started
+    table = trigger_table()
+    trained, trained_sources = trained_texts(table)
+
+    tasks = [Task(s, f) for s in systems for f in files_for(s, manifest)]
+    wall, source = estimate(tasks, args.jobs, ws.out / "summary.json")
+    audio_minutes = sum(t.file.duration for t in tasks) / 60
+    print(
+        f"corpus built in {corpus_seconds:.0f} s. {len(tasks)} runs, {audio_minutes:.0f} min of audio over {len(systems)} systems: "
+        f"estimated {wall / 60:.0f} min of wall time with --jobs {args.jobs} on an idle machine ({source})",
+        file=sys.stderr,
+        flush=True,
+    )
+    results = run_all(tasks, ws, max(1, args.jobs))
+    first_audio = first_audio_probe(manifest, ws) if PROGRAM in systems else NOT_APPLICABLE
     summaries = [
-        summarize(s.key, s.label, [results[(s.key, f.name)] for f in manifest.files], first_audio if s is PROGRAM else NOT_APPLICABLE, decoys)
-        for s in SYSTEMS
+        summarize(s.key, s.label, [results[(s.key, f.name)] for f in files_for(s, manifest)], first_audio if s is PROGRAM else NOT_APPLICABLE, trained)
+        for s in systems
     ]
     elapsed = time.perf_counter() - started
     program_after = program_fingerprint()
+    ordinary_hours = sum(f.duration for f in manifest.files if f.kind == ORDINARY_FILE) / 3600
+    subsets = {
+        s.key: f"ordinary-speech parts 1..{s.ordinary_parts} only: {sum(f.duration for f in files_for(s, manifest) if f.kind == ORDINARY_FILE) / 3600:.2f} of {ordinary_hours:.2f} h"
+        for s in systems
+        if s.ordinary_parts is not None
+    }
     meta = {
+        "voice_set": args.voice_set,
+        "label": DEV_TITLE if dev else "evaluation (held-out voices and texts)",
         "program": {"commit": git_head(), "fingerprint": program_before, "changed_during_run": program_after != program_before},
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "elapsed_seconds": round(elapsed, 1),
+        "estimated_seconds": round(wall, 1),
         "corpus_build_seconds": round(corpus_seconds, 1),
         "manifest": str(ws.corpus / "manifest.json"),
+        "systems_run": [s.key for s in systems],
+        "systems_skipped": skipped,
+        "system_commands": {s.key: {"argv": list(s.argv), "cwd": str(s.cwd), "first_on_path": list(s.first_on_path)} for s in systems},
+        "subsets": subsets,
+        "trained_near_miss_sources": trained_sources,
+        "notes": notes,
     }
     path = ws.out / "summary.json"
     path.write_text(json.dumps(summary_json(manifest, summaries, meta), indent=1) + "\n", "utf-8")
 
     minutes = sum(f.duration for f in manifest.files) / 60
-    print(f"\ncorpus: {len(manifest.files)} files, {minutes:.1f} min of audio, seed {args.seed}{' (quick)' if args.quick else ''}")
+    if dev:
+        print(f"\n{'=' * 20} {DEV_TITLE} {'=' * 20}")
+    print(f"\ncorpus: {len(manifest.files)} files, {minutes:.1f} min of audio ({ordinary_hours:.2f} h ordinary speech), seed {args.seed}{' (quick)' if args.quick else ''}")
     print("engines: " + ", ".join(f"{s.label} = {s.engine}" for s in summaries) + f"; program {meta['program']['commit']} ({program_before})")
-    print(format_table(summaries))
-    print(near_miss_line(summaries[0]))
-    print(f"\nTA = true accepts; targets apply to voice-skill ('met'); RTF = child CPU seconds / audio seconds.")
-    print(f"{elapsed:.0f} s in all ({corpus_seconds:.0f} s corpus); summary: {path}")
+    print(format_table(summaries, DEV_TITLE if dev else ""))
+    for s in summaries:
+        print(near_miss_line(s))
+        line = stray_line(s)
+        if line:
+            print(line)
+    print("\nTA = true accepts. Targets (issue 10) are for the fused default, on the held-out voices (flite kal16, slt, rms, awb, Piper joe);")
+    print("espeak-ng is a training family: reported, in no target. 'vs old': WORSE where the fused default is worse than the old engine.")
+    print("Near misses: 'decoys/training' = the program's decoys, its confusion sets or the training text (" + ", ".join(trained_sources) + "); 'held-out' = bench/heldout_near_misses.txt.")
+    print("Stray command = a command other than question/tip that acted (nothing in the corpus asks for one).")
+    for key, text in subsets.items():
+        print(f"{key}: {text} (its FA and stray rows are per its own hours)")
+    for key, why in skipped.items():
+        print(f"{key}: skipped: {why}")
+    for note in notes:
+        print(f"note: {note}")
+    print(f"{elapsed / 60:.1f} min in all ({corpus_seconds:.0f} s corpus; estimated {wall / 60:.0f} min for the runs); summary: {path}")
     for s in summaries:
         for failure in s.failed_runs:
             print(f"warning: {s.label} failed on {failure}", file=sys.stderr)
