@@ -38,6 +38,12 @@ from audio_factory import FLITE_VOICES, fan_noise, flite, rms  # noqa: E402
 
 from bench.corpus import ordinary_sentences  # noqa: E402
 
+
+def short_sentences() -> list[str]:
+    """Ordinary sentences of at most 14 words: the soak's bursts of talk stay about 30 s long
+    (the audiobook passages of ordinary_sentences.txt would make them overrun a wake phrase)."""
+    return [s for s in ordinary_sentences() if len(s.split()) <= 14]
+
 RATE = 16000
 BLOCK_SECONDS = 60.0
 ROOM_TONE_DBFS = -62.0
@@ -76,7 +82,7 @@ def plan_night(seconds: float, seed: int, wake_every: float = WAKE_EVERY_SECONDS
         night.wakes.append(Placed(*WAKES[index % len(WAKES)], t, t))  # end filled in when rendered
         index += 1
         t += wake_every + rng.uniform(-0.1, 0.1) * wake_every
-    sentences = ordinary_sentences()
+    sentences = short_sentences()
     t = 120.0
     while t + 40 < seconds:
         if all(abs(t - w.start) > 45 and abs(t + 30 - w.start) > 45 for w in night.wakes):
@@ -93,7 +99,7 @@ def write_night(night: Night, path: Path, cache: Path, seed: int) -> None:
         audio = _at_level(flite(wake.text, FLITE_VOICES[i % len(FLITE_VOICES)], cache), SPEECH_DBFS)
         wake.end = wake.start + len(audio) / RATE
         speech.append((wake, audio))
-    sentences = ordinary_sentences()
+    sentences = short_sentences()
     for talk in night.conversation:
         parts = [_at_level(flite(rng.choice(sentences), rng.choice(FLITE_VOICES), cache), SPEECH_DBFS + rng.uniform(-6, 3)) for _ in range(rng.randint(3, 8))]
         audio = np.concatenate([np.concatenate([p, np.zeros(int(RATE * rng.uniform(0.4, 1.2)), np.float32)]) for p in parts])

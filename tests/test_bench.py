@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +16,30 @@ if str(REPO) not in sys.path:  # `pytest` without `python3 -m` does not put the 
 
 from bench.audio import RATE, read_mono16k  # noqa: E402
 from bench.corpus import (  # noqa: E402
+    CONDITIONS,
+    DEV_LEADINS,
+    DEV_NEAR_MISSES,
+    DEV_SENTENCES,
     NEAR_MISSES,
+    RUNON_GAP,
     WAKE_INTENTS,
     CorpusSpec,
-    always_on_phrases,
+    all_phrases,
     build_corpus,
+    command_phrases,
     contains_phrase,
+    held_out_near_misses,
+    normalized,
     ordinary_sentences,
+    runon_leadins,
+    text_lines,
     trigger_table,
     trigger_text_in,
     wake_phrases,
 )
-from bench.manifest import NEAR_MISS, NIGHT_FILE, ORDINARY, ORDINARY_FILE, TRIGGER, TRIGGERS_FILE, AudioFile, Manifest, Span  # noqa: E402
+from bench.manifest import HELD_OUT, LEAD_IN, LISTED, NEAR_MISS, NIGHT_FILE, ORDINARY, ORDINARY_FILE, TRIGGER, TRIGGERS_FILE, AudioFile, Manifest, Span  # noqa: E402
 from bench.measure import KWS_PEER, LM_PEER, PROGRAM, Run, Sandbox, run_on_file  # noqa: E402
-from bench.report import Scored, format_table, near_miss_line, summarize  # noqa: E402
+from bench.report import NM_HELD_OUT, NM_LISTED, NM_TRAINED, NM_TRAINING_VOICE, Scored, format_table, near_miss_line, stray_line, summarize  # noqa: E402
 from bench.score import (  # noqa: E402
     ACCEPTED,
     FA_DUPLICATE,
@@ -37,12 +49,15 @@ from bench.score import (  # noqa: E402
     MISSED,
     TAIL,
     WRONG_INTENT,
+    Stray,
     Totals,
     Wake,
     accept_rate,
     delay_stats,
     percentile,
+    score_events,
     score_file,
+    strays_from_events,
     wakes_from_events,
 )
 from audio_factory import have, rms  # noqa: E402
@@ -53,8 +68,14 @@ TABLE = trigger_table()
 # ------------------------------------------------------------------ corpus text
 
 
-def test_no_trigger_text_in_ordinary_sentences_or_near_misses():
-    assert trigger_text_in(list(NEAR_MISSES) + ordinary_sentences(), always_on_phrases(TABLE)) == []
+HELD_OUT_TEXTS = held_out_near_misses()
+LEADINS = runon_leadins()
+
+
+def test_no_command_text_in_ordinary_sentences_near_misses_or_lead_ins():
+    assert trigger_text_in(list(NEAR_MISSES) + list(HELD_OUT_TEXTS) + list(LEADINS), all_phrases(TABLE)) == []
+    assert trigger_text_in(ordinary_sentences(), command_phrases(TABLE)) == []
+    assert {"ask us a question", "give us a tip", "speak softer", "a bit louder", "faster please"} <= set(command_phrases(TABLE))
 
 
 def test_the_trigger_check_itself_finds_a_trigger():
@@ -63,20 +84,79 @@ def test_the_trigger_check_itself_finds_a_trigger():
     assert trigger_text_in(["Then give us a tip."], ["give us a tip"]) == [("Then give us a tip.", "give us a tip")]
 
 
-def test_corpus_text_is_big_and_varied_enough():
+def test_ordinary_text_is_big_varied_and_baits_the_commands():
     sentences = ordinary_sentences()
-    assert len(sentences) >= 300 and len(set(sentences)) == len(sentences)
+    assert len(sentences) >= 900 and len(set(sentences)) == len(sentences)
+    words = [set(normalized([s]).__iter__().__next__().split()) for s in sentences]
+    for bait in ("louder", "softer", "slower", "faster", "stop", "another", "next", "repeat", "question", "tip", "ask", "give"):
+        assert sum(bait in w for w in words) >= 5, bait  # said in ordinary ways, never as a command
     assert {"ask him a question", "i have a question", "give it a tip", "tell us a story"} <= set(NEAR_MISSES)
     assert len(NEAR_MISSES) >= 16 and len(set(NEAR_MISSES)) == len(NEAR_MISSES)
-    mentions = [s for s in sentences if any(w in s.lower() for w in ("question", "tip", "ask", "give"))]
-    assert len(mentions) >= 20  # questions, tips, asking and giving, in ordinary ways
+
+
+def test_run_on_lead_ins():
+    assert len(LEADINS) >= 60 and len(set(LEADINS)) == len(LEADINS)
+    assert all(len(line.split()) <= 10 for line in LEADINS)
+
+
+# ------------------------------------------------------------------ held-out near misses stay held out
+# If one of these fails, the held-out sentence is what must go (see heldout_near_misses.txt).
+
+
+def collisions(texts: frozenset[str]) -> list[tuple[str, str]]:
+    """(held-out, other) where they are equal or the held-out sentence is said inside the other."""
+    held = normalized(HELD_OUT_TEXTS)
+    return sorted((h, t) for h in held for t in texts if h == t or f" {h} " in f" {t} ")
+
+
+def test_held_out_near_misses_are_new_to_the_program_and_the_bench_list():
+    assert 30 <= len(HELD_OUT_TEXTS) <= 50 and len(set(HELD_OUT_TEXTS)) == len(HELD_OUT_TEXTS)
+    held = normalized(HELD_OUT_TEXTS)
+    assert held.isdisjoint(normalized(TABLE.decoys))
+    assert held.isdisjoint(normalized(NEAR_MISSES))
+    assert held.isdisjoint(normalized(text_lines(DEV_NEAR_MISSES)))  # never used in dev mode either
+
+
+def test_held_out_near_misses_are_not_runtime_confusions():
+    confusions = pytest.importorskip("voice_skill.recognizers.confusions", reason="voice_skill.recognizers.confusions does not exist yet")
+    made = normalized(c for phrase, _ in wake_phrases(TABLE) for c in confusions.confusion_phrases(phrase))
+    assert collisions(made) == []
+
+
+def test_held_out_near_misses_are_not_training_hard_negatives():
+    if not (REPO / "training" / "confusions.py").exists():
+        pytest.skip("training/confusions.py does not exist yet")
+    from training.confusions import hard_negatives
+
+    assert collisions(normalized(x for group in hard_negatives(TABLE).values() for x in group)) == []
+
+
+def test_held_out_near_misses_are_in_no_training_sentence():
+    files = sorted((REPO / "training" / "sentences").glob("*.txt"))
+    if not files:
+        pytest.skip("training/sentences/*.txt do not exist yet")
+    assert collisions(normalized(line for f in files for line in text_lines(f))) == []
+
+
+def test_dev_texts_are_not_evaluation_texts():
+    dev_sentences, dev_near, dev_leadins = (normalized(text_lines(p)) for p in (DEV_SENTENCES, DEV_NEAR_MISSES, DEV_LEADINS))
+    assert len(dev_sentences) >= 100 and len(dev_near) >= 20 and len(dev_leadins) >= 20
+    assert dev_sentences.isdisjoint(normalized(ordinary_sentences()))
+    assert dev_near.isdisjoint(normalized(NEAR_MISSES) | normalized(HELD_OUT_TEXTS))
+    assert dev_leadins.isdisjoint(normalized(LEADINS))
+    assert trigger_text_in(list(dev_near) + list(dev_leadins), all_phrases(TABLE)) == []
+    assert trigger_text_in(list(dev_sentences), command_phrases(TABLE)) == []
+    spec = CorpusSpec.dev(voices=("dev-x",))
+    assert spec.held_out == () and spec.held_out_per_file == 0 and spec.ordinary_text == DEV_SENTENCES.name
 
 
 def test_the_full_corpus_covers_the_issue():
     spec = CorpusSpec()
-    assert set(spec.conditions) == {"clean", "soft", "reverb", "fan10", "fan5", "tempo0.9", "tempo1.1"}
-    assert set(spec.voices) == {"kal16", "slt", "rms", "awb", "espeak"}
-    assert spec.ordinary_minutes >= 20 and 20 <= spec.night_minutes <= 30
+    assert set(spec.conditions) == {"clean", "soft", "reverb", "fan10", "fan5", "tempo0.9", "tempo1.1", "runon", "runon10"}
+    assert set(spec.voices) == {"kal16", "slt", "rms", "awb", "joe", "espeak"}
+    assert spec.ordinary_minutes >= 180 and 20 <= spec.night_minutes <= 30
+    assert spec.held_out == HELD_OUT_TEXTS and spec.held_out_per_file > 0
+    assert {c.name: c.snr_db for c in CONDITIONS if c.runon} == {"runon": None, "runon10": 10.0}
     assert {intent for _, intent in wake_phrases(TABLE)} == set(WAKE_INTENTS)
 
 
@@ -88,11 +168,14 @@ def skip_without_synthesis() -> None:
 
 
 TINY = CorpusSpec(
-    conditions=("clean", "fan10"),
+    conditions=("clean", "fan10", "runon"),
     voices=("slt",),
     renditions=1,
-    near_misses_per_file=3,
-    ordinary_minutes=0.25,
+    near_misses_per_file=2,
+    held_out_per_file=2,
+    ordinary_minutes=0.4,
+    ordinary_chunk_minutes=0.15,
+    ordinary_fan_every=2,
     night_minutes=1.0,
     night_phrases=3,
 )
@@ -131,8 +214,9 @@ def test_spans_lie_inside_their_file_and_apart(tiny):
         assert abs(len(audio) / RATE - f.duration) < 0.01
         for span in f.spans:
             assert 0 < span.start < span.end <= f.duration, (f.name, span)
-        if f.kind != ORDINARY_FILE:  # scoring windows of phrases never overlap
-            for before, after in zip(f.spans, f.spans[1:]):
+        if f.kind != ORDINARY_FILE:  # scoring windows of phrases never overlap (a lead-in is part of its phrase)
+            phrases = [s for s in f.spans if s.role != LEAD_IN]
+            for before, after in zip(phrases, phrases[1:]):
                 assert after.start > before.end + TAIL, (f.name, before, after)
 
 
@@ -150,17 +234,47 @@ def test_spans_mark_where_the_speech_is(tiny):
 def test_each_file_holds_what_the_spec_asks(tiny):
     manifest, _, _ = tiny
     triggers = [f for f in manifest.files if f.kind == TRIGGERS_FILE]
-    assert [f.name for f in triggers] == ["triggers-clean-slt", "triggers-fan10-slt"]
+    assert [f.name for f in triggers] == ["triggers-clean-slt", "triggers-fan10-slt", "triggers-runon-slt"]
     for f in triggers:
         said = sorted((s.text, s.intent) for s in f.spans_with(TRIGGER))
         assert said == sorted(wake_phrases(TABLE)) * TINY.renditions
-        assert len(f.spans_with(NEAR_MISS)) == TINY.near_misses_per_file
-        assert all(s.intent is None and s.text in NEAR_MISSES for s in f.spans_with(NEAR_MISS))
+        near = f.spans_with(NEAR_MISS)
+        assert [s.group for s in near].count(LISTED) == TINY.near_misses_per_file
+        assert [s.group for s in near].count(HELD_OUT) == TINY.held_out_per_file
+        assert all(s.intent is None and s.text in (NEAR_MISSES if s.group == LISTED else HELD_OUT_TEXTS) for s in near)
+        assert len(f.spans_with(LEAD_IN)) == (len(f.spans) // 2 if f.condition == "runon" else 0)
+    held = [s.text for f in triggers for s in f.spans_with(NEAR_MISS) if s.group == HELD_OUT]
+    assert held == list(dict.fromkeys(held)) and set(held) <= set(HELD_OUT_TEXTS)  # in rotation: no repeats yet
     ordinary = [f for f in manifest.files if f.kind == ORDINARY_FILE]
     assert all(s.role == ORDINARY for f in ordinary for s in f.spans)
     assert sum(f.duration for f in ordinary) >= TINY.ordinary_minutes * 60
+    assert [(f.name, f.part) for f in ordinary] == [(f"ordinary-slt-{k}", k) for k in range(1, len(ordinary) + 1)] and len(ordinary) >= 2
+    assert [f.condition.startswith("ordinary-fan") for f in ordinary] == [k % 2 == 0 for k in range(1, len(ordinary) + 1)]
     night = next(f for f in manifest.files if f.kind == NIGHT_FILE)
     assert night.duration == TINY.night_minutes * 60 and len(night.spans) == TINY.night_phrases
+
+
+def test_run_on_phrases_come_right_after_a_lead_in(tiny):
+    """Every phrase of a run-on file follows a lead-in by RUNON_GAP, and its span is exactly the
+    phrase: the phrase's own audio, sample for sample, starts at the span's start."""
+    from bench.audio import AudioCache, synthesize, voice_named
+
+    manifest, a, _ = tiny
+    runon = next(f for f in manifest.files if f.name == "triggers-runon-slt")
+    audio = read_mono16k(a / runon.path)
+    cache = AudioCache(a.parent / "cache")
+    spans = list(runon.spans)
+    assert [s.role for s in spans[::2]] == [LEAD_IN] * (len(spans) // 2)
+    for lead, phrase in zip(spans[::2], spans[1::2]):
+        assert phrase.role in (TRIGGER, NEAR_MISS) and lead.text in LEADINS and lead.voice == phrase.voice
+        gap = phrase.start - lead.end
+        assert RUNON_GAP[0] - 0.002 <= gap <= RUNON_GAP[1] + 0.002, (lead, phrase)
+        alone = synthesize(phrase.text, voice_named(phrase.voice), cache)  # takes at normal speed in this spec
+        assert abs(len(alone) / RATE - (phrase.end - phrase.start)) < 0.002
+        start = round(phrase.start * RATE)
+        errors = [np.max(np.abs(audio[start + k : start + k + len(alone)] - alone)) for k in range(-10, 11)]
+        assert min(errors) < 0.01, (phrase.text, min(errors))  # only the -75 dBFS floor differs
+        assert abs(int(np.argmin(errors)) - 10) <= 8  # spans are in ms: 8 samples either way
 
 
 # ------------------------------------------------------------------ scorer
@@ -238,29 +352,95 @@ def test_only_wake_events_are_wakes():
     assert wakes_from_events(events) == [Wake("tip", 3.2)]
 
 
+RUN = Run("s", "f", 60.0, ({"event": "listening", "engine": "x"}, {"event": "done"}), 0.6, 100.0, 1.0, 0.5, 0)
+
+
+def table_lines(summaries) -> dict[str, str]:
+    return {line.split("  ")[0]: line for line in format_table(summaries).splitlines()}
+
+
 def test_table_shows_targets_and_whether_they_are_met():
     file = a_file(QUESTION, span("ask him a question", 20.0, 21.0, NEAR_MISS))
-    run = Run("s", "f", 60.0, ({"event": "listening", "engine": "x"}, {"event": "done"}), 0.6, 100.0, 1.0, 0.5, 0)
-    good = summarize("a", "good", [Scored(run, score_file(file, [Wake("question", 11.7)]))], (None, "not measured"))
-    bad = summarize("b", "bad", [Scored(run, score_file(file, [Wake("question", 20.5)]))], (None, "-"))
-    table = format_table([good, bad])
-    lines = {line.split("  ")[0]: line for line in table.splitlines()}
-    assert "100.0% 1/1" in lines["TA clean (flite)"] and "yes" in lines["TA clean (flite)"]
-    assert "1 of 1" in lines["near-miss false accepts"] and "0 of 1" in lines["near-miss false accepts"]
+    good = summarize("fused", "good", [Scored(RUN, score_file(file, [Wake("question", 11.7)]))], (None, "not measured"), frozenset({"ask him a question"}))
+    bad = summarize("old_engine", "bad", [Scored(RUN, score_file(file, [Wake("question", 20.5)]))], (None, "-"), frozenset({"ask him a question"}))
+    lines = table_lines([bad, good])
+    header = format_table([bad, good]).splitlines()[0].split()
+    assert header.index("good") < header.index("met") < header.index("vs") < header.index("bad")  # the fused default first
+    assert "100.0% 1/1" in lines["TA clean"] and "yes" in lines["TA clean"]
+    assert "0 of 1" in lines["near misses, decoys/training: FA"] and "1 of 1" in lines["near misses, decoys/training: FA"]
+    assert "ok" in lines["near misses, decoys/training: FA"] and "WORSE" not in lines["TA clean"]
     assert "not measured" in lines["detection to first audio"]
     assert good.rtf_triggers == pytest.approx(0.01)
     assert near_miss_line(bad) == "bad false accepts: ask him a question -> question x1"
+    worse = table_lines([summarize("old_engine", "old", [Scored(RUN, score_file(file, [Wake("question", 11.7)]))], (None, "-")),
+                         summarize("fused", "new", [Scored(RUN, score_file(file, []))], (None, "-"))])
+    assert "WORSE" in worse["TA clean"] and "NO" in worse["TA clean"]
 
 
-def test_near_misses_not_in_the_decoy_list_are_counted_apart():
-    file = a_file(QUESTION, span("ask him a question", 20.0, 21.0, NEAR_MISS), span("ask us anything", 30.0, 31.0, NEAR_MISS))
-    run = Run("s", "f", 60.0, ({"event": "listening", "engine": "x"}, {"event": "done"}), 0.6, 100.0, 1.0, 0.5, 0)
-    wakes = [Wake("question", 11.7), Wake("question", 20.5), Wake("question", 30.5)]
-    summary = summarize("a", "a", [Scored(run, score_file(file, wakes))], (None, "-"), frozenset({"ask him a question"}))
-    assert (summary.near_miss_false_accepts, summary.near_misses) == (2, 2)
-    assert (summary.held_out_near_miss_false_accepts, summary.held_out_near_misses) == (1, 1)
-    line = next(x for x in format_table([summary]).splitlines() if x.startswith("  of which not in decoy list"))
-    assert "1 of 1" in line
+def test_near_misses_are_split_into_trained_listed_held_out_and_training_voice():
+    held = Span("give us a lesson", 30.0, 31.0, NEAR_MISS, "slt", "clean", None, HELD_OUT)
+    held_known = Span("she asked us a question", 40.0, 41.0, NEAR_MISS, "slt", "clean", None, HELD_OUT)  # known after all: trained
+    listed = Span("give us a kick", 50.0, 51.0, NEAR_MISS, "slt", "clean", None, LISTED)
+    decoy = Span("ask him a question", 20.0, 21.0, NEAR_MISS, "slt", "clean", None, LISTED)
+    espeak = Span("give us a lesson", 20.0, 21.0, NEAR_MISS, "espeak", "clean", None, HELD_OUT)
+    file = a_file(QUESTION, decoy, held, held_known, listed, duration=70.0)
+    wakes = [Wake("question", 11.7), Wake("question", 20.5), Wake("question", 30.5), Wake("tip", 50.5)]
+    espeak_file = AudioFile("e", "e.wav", TRIGGERS_FILE, 60.0, (espeak,), "clean", "espeak")
+    scored = [Scored(RUN, score_file(file, wakes)), Scored(RUN, score_file(espeak_file, [Wake("tip", 20.2)]))]
+    summary = summarize("fused", "a", scored, (None, "-"), frozenset({"ask him a question", "she asked us a question"}))
+    got = {g: (n.false_accepts, n.total) for g, n in summary.near_misses.items()}
+    assert got == {NM_TRAINED: (1, 2), NM_LISTED: (1, 1), NM_HELD_OUT: (1, 1), NM_TRAINING_VOICE: (1, 1)}
+    lines = table_lines([summary])
+    assert "1 of 1 (100.0%)" in lines["held-out near misses: FA"] and "NO" in lines["held-out near misses: FA"]
+    assert "1 of 2" in lines["near misses, decoys/training: FA"]
+    assert [fa["group"] for fa in summary.false_accept_list] == [NM_TRAINED, NM_HELD_OUT, NM_LISTED, NM_TRAINING_VOICE]
+    assert summary.ta_by_voice["espeak"].total == 0 and summary.ta_overall.total == 1  # espeak-ng is in no target
+
+
+# ------------------------------------------------------------------ stray commands
+
+
+def test_stray_commands_are_commands_that_acted():
+    events = [
+        {"event": "listening"},
+        {"event": "wake", "intent": "louder", "at": 5.0},
+        {"event": "voice", "change": "louder", "rate": 140, "volume": 0.75, "at": 5.0},  # the same act: counted once
+        {"event": "wake", "intent": "another", "at": 9.0},
+        {"event": "voice", "change": "slower", "at": 12.0},  # a voice change with no wake event still acted
+        {"event": "ignored", "intent": "stop", "reason": "no follow-up window", "at": 14.0},  # not acted: fine
+        {"event": "wake", "intent": "tip", "at": 20.0},
+        {"event": "done", "at": 60.0},
+    ]
+    assert strays_from_events(events) == [Stray("louder", 5.0, "wake"), Stray("another", 9.0, "wake"), Stray("slower", 12.0, "voice")]
+    assert wakes_from_events(events) == [Wake("tip", 20.0)]
+
+
+def test_a_stray_command_is_no_wake_and_is_located():
+    tip = span("give us a tip", 10.0, 11.0, intent="tip")
+    near = span("give us a lesson", 20.0, 21.0, NEAR_MISS)
+    events = [{"event": "wake", "intent": "softer", "at": 11.2}, {"event": "wake", "intent": "stop", "at": 20.5}, {"event": "wake", "intent": "faster", "at": 40.0}]
+    score = score_events(a_file(tip, near), events)
+    assert [t.outcome for t in score.triggers] == [MISSED]  # "softer" on a tip is not a wrong intent: it is a stray
+    assert score.false_accepts == ()
+    assert [(x.stray.intent, x.span.text if x.span else None) for x in score.strays] == [("softer", "give us a tip"), ("stop", "give us a lesson"), ("faster", None)]
+
+
+def test_stray_commands_are_counted_per_hour_of_ordinary_speech():
+    ordinary = a_file(span("Turn the radio up a little louder.", 5.0, 7.0, ORDINARY), kind=ORDINARY_FILE, duration=1800.0)
+    espeak_file = AudioFile("e", "e.wav", TRIGGERS_FILE, 60.0, (), "clean", "espeak")
+    scored = [
+        Scored(RUN, score_events(ordinary, [{"event": "wake", "intent": "louder", "at": 6.0}, {"event": "voice", "change": "louder", "at": 6.0}])),
+        Scored(RUN, score_events(a_file(QUESTION), [{"event": "wake", "intent": "repeat", "at": 30.0}])),
+        Scored(RUN, score_events(espeak_file, [{"event": "wake", "intent": "stop", "at": 3.0}])),  # a training voice: listed, not counted
+    ]
+    summary = summarize("fused", "a", scored, (None, "-"))
+    assert (summary.stray_commands, summary.stray_commands_ordinary) == (2, 1)
+    assert summary.stray_commands_per_hour == pytest.approx(2.0)
+    assert [(x["intent"], x["near"], x["in_targets"]) for x in summary.stray_list] == [
+        ("louder", "Turn the radio up a little louder.", True), ("repeat", None, True), ("stop", None, False)]
+    lines = table_lines([summary])
+    assert "NO" in lines["stray commands, all files"] and "n/a" in lines["stray commands, ordinary speech"]  # 0.5 h < 3 h
+    assert stray_line(summary).startswith("a stray commands: louder on 'Turn the radio up a little louder.' x1")
 
 
 # ------------------------------------------------------------------ a small slice, real CLI
@@ -271,6 +451,8 @@ SLICE = CorpusSpec(
     renditions=1,
     near_misses=("ask him a question", "i have a question", "give it a tip", "tell us a story", "ask her a question", "give us a hand"),
     near_misses_per_file=6,
+    held_out=(),  # the program is not held to the held-out list in CI (a target, not a regression)
+    held_out_per_file=0,
     ordinary_minutes=0,
     night_minutes=0,
 )
@@ -312,7 +494,88 @@ def test_peers_run_and_speak_the_same_events(slice_corpus, peer):
 
 @requires_espeak
 def test_espeak_voice_renders(tmp_path):
-    from bench.audio import ESPEAK_VOICE, AudioCache, synthesize
+    from bench.audio import ESPEAK_VOICE, TRAINING, AudioCache, synthesize
 
     audio = synthesize("give us a tip", ESPEAK_VOICE, AudioCache(tmp_path))
     assert 0.4 < len(audio) / RATE < 3.0
+    assert ESPEAK_VOICE.family == TRAINING and "training family" in ESPEAK_VOICE.title
+
+
+def test_piper_joe_renders_and_stretches(tmp_path):
+    from bench.audio import EVAL, PIPER_VOICE, REFERENCE_DBFS, AudioCache, db_to_gain, piper_missing, speech_rms, synthesize
+
+    if piper_missing():
+        pytest.skip(piper_missing())
+    cache = AudioCache(tmp_path)
+    normal = synthesize("give us a tip", PIPER_VOICE, cache)
+    slow = synthesize("give us a tip", PIPER_VOICE, cache, 1.6)  # length_scale 1.6
+    assert PIPER_VOICE.family == EVAL
+    assert 0.4 < len(normal) / RATE < 2.5 and len(slow) > 1.25 * len(normal)
+    assert speech_rms(normal) == pytest.approx(db_to_gain(REFERENCE_DBFS), rel=0.05)
+    assert np.array_equal(synthesize("give us a tip", PIPER_VOICE, cache), normal)  # the cache fixes Piper's unseeded noise
+    assert len(list(tmp_path.glob("*.wav"))) == 2
+
+
+def test_dev_corpus_uses_dev_voices_and_dev_texts(tmp_path):
+    from bench.audio import DEV, dev_voices, dev_voices_missing, voice_named
+
+    if dev_voices_missing():
+        pytest.skip(dev_voices_missing())
+    first = dev_voices()[0]
+    spec = replace(CorpusSpec.dev(voices=(first.name,), quick=True), conditions=("runon",), near_misses_per_file=2, ordinary_minutes=0.2, ordinary_chunk_minutes=0.2, night_minutes=0)
+    manifest = build_corpus(spec, 1, tmp_path / "corpus", tmp_path / "cache")
+    assert voice_named(first.name).family == DEV
+    spans = [s for f in manifest.files for s in f.spans]
+    assert {s.voice for s in spans} == {first.name}
+    dev_texts = set(text_lines(DEV_SENTENCES)) | set(text_lines(DEV_NEAR_MISSES)) | set(text_lines(DEV_LEADINS))
+    assert all(s.text in dev_texts for s in spans if s.role != TRIGGER)
+    assert not any(s.group == HELD_OUT for s in spans)
+
+
+# ------------------------------------------------------------------ systems side by side
+
+
+def test_old_engine_worktree_is_made_once_and_imports_its_own_code(tmp_path):
+    from bench.measure import OLD_ENGINE_COMMIT, Unavailable, ensure_old_engine, git, imported_from, old_engine
+
+    if not git("rev-parse", "--verify", "--quiet", f"{OLD_ENGINE_COMMIT}^{{commit}}"):
+        pytest.skip(f"git history lacks {OLD_ENGINE_COMMIT} (a shallow clone)")
+    path = tmp_path / "old-engine"
+    try:
+        system, line = old_engine(path, tmp_path / "sandbox")
+        assert git("rev-parse", "HEAD", cwd=path).startswith(OLD_ENGINE_COMMIT)
+        assert imported_from(system, tmp_path / "sandbox") == path.resolve() and str(path.resolve()) in line
+        assert system.cwd == path.resolve() and system.first_on_path == (str(path.resolve()),)
+        assert ensure_old_engine(path) == path.resolve()  # reused, not made again
+        git("checkout", "--quiet", "--detach", "HEAD~1", cwd=path)
+        with pytest.raises(Unavailable, match="not 93bb090"):
+            ensure_old_engine(path)
+    finally:
+        git("worktree", "remove", "--force", str(path))
+    assert str(path) not in git("worktree", "list")
+
+
+def test_systems_without_the_wake_signals_option_are_skipped_with_a_reason():
+    from bench.measure import NEURAL, PHONETIC, wake_signals_missing
+    from bench.run import pick_systems
+
+    notes: list[str] = []
+    systems, skipped = pick_systems(["phonetic", "neural", "fused", "kws_peer", "lm_peer"], notes)
+    for system in (PHONETIC, NEURAL):
+        why = wake_signals_missing(system.key)
+        assert (system in systems) == (why is None)
+        assert skipped.get(system.key) == why
+    assert [s.key for s in systems][-3:] == ["fused", "kws_peer", "lm_peer"]
+
+
+def test_the_lm_peer_hears_part_of_the_ordinary_speech_and_the_estimate_adds_up(tmp_path):
+    from bench.measure import LM_PEER
+    from bench.run import START_GUESS, Task, estimate, files_for
+
+    parts = [AudioFile(f"ordinary-slt-{k}", "x.wav", ORDINARY_FILE, 600.0, (), "ordinary", "slt", k) for k in (1, 2, 3)]
+    manifest = Manifest(1, {}, (a_file(QUESTION), *parts))
+    assert [f.name for f in files_for(LM_PEER, manifest)] == ["f", "ordinary-slt-1"]
+    assert files_for(PROGRAM, manifest) == list(manifest.files)
+    seconds, source = estimate([Task(PROGRAM, f) for f in manifest.files], 2, tmp_path / "none.json")
+    jobs = min(2, os.cpu_count() or 1)
+    assert source == "guesses" and seconds == pytest.approx((1860 * 0.06 + 4 * START_GUESS) / jobs)
