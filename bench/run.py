@@ -293,8 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(summary_json(manifest, summaries, meta), indent=1) + "\n", "utf-8")
 
     minutes = sum(f.duration for f in manifest.files) / 60
-    if dev:
-        print(f"\n{'=' * 20} {DEV_TITLE} {'=' * 20}")
     print(f"\ncorpus: {len(manifest.files)} files, {minutes:.1f} min of audio ({ordinary_hours:.2f} h ordinary speech), seed {args.seed}{' (quick)' if args.quick else ''}")
     print("engines: " + ", ".join(f"{s.label} = {s.engine}" for s in summaries) + f"; program {meta['program']['commit']} ({program_before})")
     print(format_table(summaries, DEV_TITLE if dev else ""))
@@ -303,8 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         line = stray_line(s)
         if line:
             print(line)
-    print("\nTA = true accepts. Targets (issue 10) are for the fused default, on the held-out voices (flite kal16, slt, rms, awb, Piper joe);")
-    print("espeak-ng is a training family: reported, in no target. 'vs old': WORSE where the fused default is worse than the old engine.")
+    if dev:
+        print(f"\nTA = true accepts. {DEV_TITLE}: the training helper's DEV voices and the dev texts (bench/dev_*.txt), for picking")
+        print("thresholds. The target columns are for orientation only; only the held-out voices and texts (the default voice set) evaluate.")
+    else:
+        print("\nTA = true accepts. Targets (issue 10) are for the fused default, on the held-out voices (flite kal16, slt, rms, awb, Piper joe);")
+        print("espeak-ng is a training family: reported, in no target. 'vs old': WORSE where the fused default is worse than the old engine.")
     print("Near misses: 'decoys/training' = the program's decoys, its confusion sets or the training text (" + ", ".join(trained_sources) + "); 'held-out' = bench/heldout_near_misses.txt.")
     print("Stray command = a command other than question/tip that acted (nothing in the corpus asks for one).")
     for key, text in subsets.items():
