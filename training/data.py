@@ -264,10 +264,11 @@ def generate(spec: DataSpec):
         yield clip
 
 
-def dev_clips(seed: int = 7, voices: tuple[Voice, ...] = DEV, renditions: tuple[float, ...] = (0.85, 1.0, 1.15), negative_minutes: float = 40.0, phrases: dict[str, tuple[str, ...]] | None = None):
+def dev_clips(seed: int = 7, voices: tuple[Voice, ...] = DEV, renditions: tuple[float, ...] = (0.9, 1.1), negative_minutes: float = 60.0, hard_minutes: float = 15.0, phrases: dict[str, tuple[str, ...]] | None = None):
     """The fixed dev set: for every dev voice, wake phrase and rate, four conditions (clean
-    alone, clean run-on, fan noise at 10 and at 5 dB SNR, alone), then negative streams of dev
-    sentences and dev hard negatives by dev voices (clean and noisy rooms)."""
+    alone, clean run-on, fan noise at 10 and at 5 dB SNR, alone), then streams of dev sentences
+    (condition "ordinary") and streams of dev hard negatives (condition "hard") by dev voices,
+    in clean and noisy rooms."""
     rng = random.Random(seed)
     phrases = phrases or wake_phrases()
     texts = negative_texts("dev")
@@ -285,13 +286,20 @@ def dev_clips(seed: int = 7, voices: tuple[Voice, ...] = DEV, renditions: tuple[
                         clip.condition = name
                         yield clip
     hard = [(s, p) for s in ("partial", "crossed", "substitution", "runtime") for p in texts[s]]
-    total = 0.0
-    while total < negative_minutes * 60:
-        items = [rng.choice(hard) if rng.random() < 0.45 else ("ordinary", rng.choice(sentences)) for _ in range(rng.randint(4, 10))]
-        room = Room.draw(rng, clean_share=0.5, reverb_share=0.0)
-        clip = negative_stream(items, [rng.choice(voices)], rng, room)
-        total += len(clip.audio) / RATE
-        yield clip
+    # ordinary speech (false accepts per hour) and generated hard negatives (near-miss rate)
+    # in separate streams, so that each is measured on its own
+    for condition, minutes in (("ordinary", negative_minutes), ("hard", hard_minutes)):
+        total = 0.0
+        while total < minutes * 60:
+            if condition == "ordinary":
+                items = [("ordinary", rng.choice(sentences)) for _ in range(rng.randint(4, 10))]
+            else:
+                items = [rng.choice(hard) for _ in range(rng.randint(4, 10))]
+            room = Room.draw(rng, clean_share=0.5, reverb_share=0.0)
+            clip = negative_stream(items, [rng.choice(voices)], rng, room)
+            clip.condition = condition
+            total += len(clip.audio) / RATE
+            yield clip
 
 
 def _place(phrase: np.ndarray, cls: int, voice: Voice, rng: random.Random, sentences: list[str], runon: bool, room: Room, rate: float) -> Clip:
