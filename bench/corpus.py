@@ -170,8 +170,8 @@ class CorpusSpec:
     held_out: tuple[str, ...] = field(default_factory=held_out_near_misses)
     leadins: tuple[str, ...] = field(default_factory=runon_leadins)  # run-on conditions
     ordinary_text: str = ORDINARY_SENTENCES.name  # a file in bench/
-    ordinary_minutes: float = 180.0  # at least this much; 0: no ordinary-speech files
-    ordinary_chunk_minutes: float = 12.0  # each voice's share is cut into files of about this
+    ordinary_minutes: float = 185.0  # about this much (3 h and a margin); 0: no ordinary-speech files
+    ordinary_chunk_minutes: float = 12.0  # each voice's share is cut into equal files of about this
     ordinary_fan_every: int = 3  # every n-th part of a voice has a fan under it (0: never)
     ordinary_fan_snr: tuple[float, float] = (10.0, 20.0)  # that fan, dB below a normal voice
     night_minutes: float = 25.0  # 0: no night file
@@ -196,7 +196,7 @@ class CorpusSpec:
     def dev(voices: tuple[str, ...] | None = None, quick: bool = False) -> CorpusSpec:
         """The corpus from the DEV training voices and the dev texts: for tuning, not evaluation.
         The held-out near misses are never in it."""
-        base = CorpusSpec.quick() if quick else CorpusSpec(ordinary_minutes=45.0)
+        base = CorpusSpec.quick() if quick else CorpusSpec(ordinary_minutes=45.0, ordinary_chunk_minutes=2.5)
         return replace(
             base,
             voice_set=DEV_SET,
@@ -218,6 +218,9 @@ class Layout:
     tail: float = 3.0
     long_pause_chance: float = 0.0  # now and then a longer pause instead of a gap
     long_pause: tuple[float, float] = (3.0, 8.0)
+
+    def expected_pause(self) -> float:
+        return (1 - self.long_pause_chance) * sum(self.gap) / 2 + self.long_pause_chance * sum(self.long_pause) / 2
 
     def pause(self, rng: random.Random) -> float:
         if self.long_pause_chance and rng.random() < self.long_pause_chance:
@@ -353,38 +356,40 @@ class CorpusBuilder:
         return self.write(name, TRIGGERS_FILE, track, seconds, noise, voice.name)
 
     def ordinary_files(self, voices: list[Voice]) -> list[AudioFile]:
-        """Sentences dealt round-robin to the voices until there are ordinary_minutes of audio;
-        each voice's share cut into parts of about ordinary_chunk_minutes, every
-        ordinary_fan_every-th part with a fan at ordinary_fan_snr under it."""
+        """Sentences dealt round-robin to the voices until there are ordinary_minutes of audio
+        (counting the expected pauses); each voice's share cut into about equal parts of about
+        ordinary_chunk_minutes, every ordinary_fan_every-th part with a fan at ordinary_fan_snr."""
         rng = self.rng("ordinary")
         sentences = ordinary_sentences(BENCH_DIR / self.spec.ordinary_text)
         rng.shuffle(sentences)
-        parts: dict[str, list[list[Utterance]]] = {v.name: [[]] for v in voices}
-        filled: dict[str, float] = {v.name: 0.0 for v in voices}
+        dealt: dict[str, list[tuple[Utterance, float]]] = {v.name: [] for v in voices}
         seconds = 0.0
         i = 0
         while seconds < self.spec.ordinary_minutes * 60:
             voice = voices[i % len(voices)]
             level = rng.uniform(*ORDINARY_LEVEL_DB)
             utterance = Utterance(sentences[i % len(sentences)], voice, ORDINARY, gain_db=round(level, 2))
-            if filled[voice.name] >= self.spec.ordinary_chunk_minutes * 60:
-                parts[voice.name].append([])
-                filled[voice.name] = 0.0
-            parts[voice.name][-1].append(utterance)
-            took = self.render(utterance, CLEAN).speech_seconds + sum(ORDINARY_LAYOUT.gap) / 2
-            filled[voice.name] += took
+            took = self.render(utterance, CLEAN).speech_seconds + ORDINARY_LAYOUT.expected_pause()
+            dealt[voice.name].append((utterance, took))
             seconds += took
             i += 1
         files = []
         for voice in voices:
-            for k, dealt in enumerate(parts[voice.name], 1):
-                if not dealt:
+            share = sum(took for _, took in dealt[voice.name])
+            count = max(1, round(share / (self.spec.ordinary_chunk_minutes * 60)))
+            parts: list[list[Utterance]] = [[] for _ in range(count)]
+            filled = 0.0
+            for utterance, took in dealt[voice.name]:
+                parts[min(count - 1, int(filled / share * count))].append(utterance)
+                filled += took
+            for k, part in enumerate(parts, 1):
+                if not part:
                     continue
                 name = f"ordinary-{voice.name}-{k}"
                 fan = self.spec.ordinary_fan_every and k % self.spec.ordinary_fan_every == 0
                 snr = round(self.rng(name).uniform(*self.spec.ordinary_fan_snr), 1) if fan else None
                 track = Track(ORDINARY if snr is None else f"{ORDINARY}-fan{snr:g}")
-                length = self.sequence(track, dealt, CLEAN, ORDINARY_LAYOUT, self.rng(f"ordinary-{voice.name}-{k}-layout"))
+                length = self.sequence(track, part, CLEAN, ORDINARY_LAYOUT, self.rng(f"ordinary-{voice.name}-{k}-layout"))
                 noise = ORDINARY_ROOM_DBFS if snr is None else REFERENCE_DBFS - snr
                 files.append(self.write(name, ORDINARY_FILE, track, length, noise, voice.name, k))
         return files

