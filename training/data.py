@@ -59,11 +59,16 @@ def wake_phrases(path: Path = TRIGGERS_FILE) -> dict[str, tuple[str, ...]]:
 
 
 def negative_texts(split: str, seed: int = 0) -> dict[str, list[str]]:
-    """Ordinary sentences and generated hard negatives of one split ("train" or "dev")."""
+    """Ordinary sentences and generated hard negatives of one split ("train" or "dev").
+    Training's ordinary sentences include training/templates.py's generated ones."""
     from voice_skill.intents import load_triggers
 
     want_dev = split == "dev"
     texts = {"ordinary": [s for s in read_sentences() if is_dev_phrase(s) == want_dev]}
+    if not want_dev:  # generated everyday sentences with the wake words: training only
+        from training.templates import template_sentences
+
+        texts["ordinary"] += template_sentences()
     for source, phrases in hard_negatives(load_triggers(TRIGGERS_FILE), seed=0).items():
         texts[source] = [p for p in phrases if is_dev_phrase(p) == want_dev]
     return texts
@@ -173,10 +178,10 @@ class DataSpec:
     voices: tuple[Voice, ...] = TRAIN
     split: str = "train"  # which sentences and generated phrases to use
     seed: int = 1
-    positives_per_phrase: int = 250
+    positives_per_phrase: int = 300
     runon_share: float = 0.5
-    negative_minutes: float = 60.0
-    hard_share: float = 0.45  # of negative utterances, the share of generated hard negatives
+    negative_minutes: float = 150.0
+    hard_share: float = 0.35  # of negative utterances, the share of generated hard negatives
     phrases: dict[str, tuple[str, ...]] | None = None  # default: the triggers file
 
     @staticmethod

@@ -41,18 +41,19 @@ MODEL_CARD = DEFAULT_MODEL.with_suffix(".md")
 class TrainSpec:
     seed: int = 1
     frames: int = 16
-    hidden: tuple[int, ...] = (128, 64)
-    epochs: int = 24
+    hidden: tuple[int, ...] = (256, 64)
+    epochs: int = 16
     batch: int = 512
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    dropout: float = 0.2  # on the hidden layers
-    input_noise: float = 0.1  # gaussian noise on standardised inputs
+    dropout: float = 0.5  # on the hidden layers
+    input_noise: float = 0.5  # gaussian noise on standardised inputs
     positive_weight: float = 4.0  # loss weight of a wake window relative to a "none" window
     hard_weight: float = 2.0  # loss weight of windows that end near a generated hard negative
     pos_range: tuple[float, float] = (-0.04, 0.45)  # window end minus phrase end: a wake window
     ignore_before: float = 0.25  # windows ending up to this long before the phrase end: not trained
     ignore_after: float = 1.0  # windows ending between pos_range[1] and this after it: not trained
+    label_smoothing: float = 0.05  # targets (1 - e) one-hot + e / classes: keeps probabilities off 0 and 1
     target_fa_per_hour: float = 1.0  # dev operating point: false accepts per hour of dev negatives
     refractory: float = 1.5  # seconds: one false accept per this much time at most
 
@@ -134,9 +135,10 @@ def train_step(model: MLP, opt: Adam, x: np.ndarray, y: np.ndarray, sw: np.ndarr
     e = np.exp(logits)
     p = e / e.sum(axis=1, keepdims=True)
     n = len(y)
-    loss = float(-(np.log(p[np.arange(n), y] + 1e-12) * sw).sum() / sw.sum())
-    grad = p.copy()
-    grad[np.arange(n), y] -= 1.0
+    loss = float(-(np.log(p[np.arange(n), y] + 1e-12) * sw).sum() / sw.sum())  # (reported without smoothing)
+    target = np.full_like(p, spec.label_smoothing / p.shape[1])
+    target[np.arange(n), y] += 1.0 - spec.label_smoothing
+    grad = p - target
     grad *= (sw / sw.sum())[:, None]
     gw, gb = [None] * len(model.w), [None] * len(model.b)
     for i in range(len(model.w) - 1, -1, -1):
