@@ -61,9 +61,17 @@ ALL_SYSTEMS = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer
 SHORT_NAMES = {"old": "old_engine", "old_engine": "old_engine", "phonetic": "phonetic", "neural": "neural", "fused": "fused",
                "default": "fused", "kws": "kws_peer", "kws_peer": "kws_peer", "lm": "lm_peer", "lm_peer": "lm_peer"}
 
-# CPU seconds per audio second and start-up seconds, for the estimate before a first run
-# (a later run uses the previous summary.json's measured figures instead).
-RTF_GUESS = {"old_engine": 0.04, "phonetic": 0.04, "neural": 0.05, "fused": 0.06, "kws_peer": 0.032, "lm_peer": 0.15}
+# CPU seconds per audio second by kind of file, and start-up seconds, for the estimate before a
+# first run (a later run uses the previous summary.json's measured figures instead). Measured
+# on 2 busy cores; an idle machine is faster.
+RTF_GUESS = {
+    "old_engine": {"triggers": 0.08, "ordinary": 0.07, "night": 0.015},
+    "phonetic": {"triggers": 0.08, "ordinary": 0.07, "night": 0.015},
+    "neural": {"triggers": 0.08, "ordinary": 0.07, "night": 0.015},
+    "fused": {"triggers": 0.09, "ordinary": 0.08, "night": 0.015},
+    "kws_peer": {"triggers": 0.055, "ordinary": 0.06, "night": 0.05},
+    "lm_peer": {"triggers": 0.2, "ordinary": 0.27, "night": 0.026},
+}
 START_GUESS = 1.5
 
 
@@ -117,16 +125,32 @@ def first_audio_probe(manifest: Manifest, ws: Workspace) -> tuple[float | None, 
 
 
 def files_for(system: System, manifest: Manifest) -> list[AudioFile]:
-    """The files a system runs on: all, or (the LM peer) only the first parts of ordinary speech."""
-    if system.ordinary_parts is None:
-        return list(manifest.files)
-    return [f for f in manifest.files if f.kind != ORDINARY_FILE or f.part <= system.ordinary_parts]
+    """The files a system runs on: all, or (the LM peer) a documented subset."""
+    return [
+        f
+        for f in manifest.files
+        if not (f.kind == ORDINARY_FILE and system.ordinary_parts is not None and f.part > system.ordinary_parts)
+        and not (f.kind == TRIGGERS_FILE and f.condition in system.skip_conditions)
+    ]
+
+
+def subset_note(system: System, manifest: Manifest) -> str | None:
+    """What part of the corpus a system skips, in words; None if it runs on everything."""
+    said = []
+    if system.ordinary_parts is not None:
+        hours = sum(f.duration for f in manifest.files if f.kind == ORDINARY_FILE) / 3600
+        mine = sum(f.duration for f in files_for(system, manifest) if f.kind == ORDINARY_FILE) / 3600
+        said.append(f"ordinary-speech parts 1..{system.ordinary_parts} only ({mine:.2f} of {hours:.2f} h; its FA and stray rows are per its own hours)")
+    skipped = sorted({f.condition for f in manifest.files if f.kind == TRIGGERS_FILE and f.condition in system.skip_conditions})
+    if skipped:
+        said.append(f"not run on the {', '.join(skipped)} trigger files (its TA overall leaves them out)")
+    return "; ".join(said) or None
 
 
 def run_all(tasks: list[Task], ws: Workspace, jobs: int) -> dict[tuple[str, str], Scored]:
     started = time.perf_counter()
     results: dict[tuple[str, str], Scored] = {}
-    ordered = sorted(tasks, key=lambda t: -t.file.duration * RTF_GUESS.get(t.system.key, 0.05))  # longest first keeps both workers busy
+    ordered = sorted(tasks, key=lambda t: -t.file.duration * RTF_GUESS.get(t.system.key, {}).get(t.file.kind, 0.08))  # longest first keeps both workers busy
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for n, (task, scored) in enumerate(zip(ordered, pool.map(lambda t: run_task(t, ws), ordered)), 1):
             results[(task.system.key, task.file.name)] = scored
@@ -143,18 +167,19 @@ def run_all(tasks: list[Task], ws: Workspace, jobs: int) -> dict[tuple[str, str]
 
 def estimate(tasks: list[Task], jobs: int, previous: Path) -> tuple[float, str]:
     """Seconds of wall time the runs should take, and where the per-system figures came from."""
-    rtf = dict(RTF_GUESS)
+    rtf = {key: dict(kinds) for key, kinds in RTF_GUESS.items()}
     source = "guesses"
     if previous.exists():
         try:
             systems = json.loads(previous.read_text("utf-8")).get("systems", {})
-            measured = {k: s["cpu_seconds"] / s["audio_seconds"] for k, s in systems.items() if s.get("audio_seconds")}
-            if measured:
-                rtf.update(measured)
+            for key, s in systems.items():
+                measured = {"triggers": s.get("rtf_triggers"), "ordinary": s.get("rtf_speech"), "night": s.get("rtf_night")}
+                rtf.setdefault(key, {}).update({k: v for k, v in measured.items() if v is not None})
+            if systems:
                 source = f"the last run's CPU per audio second ({previous})"
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
-    cpu = sum(t.file.duration * rtf.get(t.system.key, 0.05) + START_GUESS for t in tasks)
+    cpu = sum(t.file.duration * rtf.get(t.system.key, {}).get(t.file.kind, 0.08) + START_GUESS for t in tasks)
     return cpu / max(1, min(jobs, os.cpu_count() or 1)), source
 
 
@@ -252,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     audio_minutes = sum(t.file.duration for t in tasks) / 60
     print(
         f"corpus built in {corpus_seconds:.0f} s. {len(tasks)} runs, {audio_minutes:.0f} min of audio over {len(systems)} systems: "
-        f"estimated {wall / 60:.0f} min of wall time with --jobs {args.jobs} on an idle machine ({source})",
+        f"estimated {wall / 60:.0f} min of wall time with --jobs {args.jobs} ({source}; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
         file=sys.stderr,
         flush=True,
     )
@@ -265,11 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     program_after = program_fingerprint()
     ordinary_hours = sum(f.duration for f in manifest.files if f.kind == ORDINARY_FILE) / 3600
-    subsets = {
-        s.key: f"ordinary-speech parts 1..{s.ordinary_parts} only: {sum(f.duration for f in files_for(s, manifest) if f.kind == ORDINARY_FILE) / 3600:.2f} of {ordinary_hours:.2f} h"
-        for s in systems
-        if s.ordinary_parts is not None
-    }
+    subsets = {s.key: note for s in systems if (note := subset_note(s, manifest))}
     meta = {
         "voice_set": args.voice_set,
         "label": DEV_TITLE if dev else "evaluation (held-out voices and texts)",
@@ -310,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Near misses: 'decoys/training' = the program's decoys, its confusion sets or the training text (" + ", ".join(trained_sources) + "); 'held-out' = bench/heldout_near_misses.txt.")
     print("Stray command = a command other than question/tip that acted (nothing in the corpus asks for one).")
     for key, text in subsets.items():
-        print(f"{key}: {text} (its FA and stray rows are per its own hours)")
+        print(f"{key}: {text}")
     for key, why in skipped.items():
         print(f"{key}: skipped: {why}")
     for note in notes:

@@ -568,14 +568,22 @@ def test_systems_without_the_wake_signals_option_are_skipped_with_a_reason():
     assert [s.key for s in systems][-3:] == ["fused", "kws_peer", "lm_peer"]
 
 
-def test_the_lm_peer_hears_part_of_the_ordinary_speech_and_the_estimate_adds_up(tmp_path):
+def test_the_lm_peer_hears_a_documented_subset_and_the_estimate_adds_up(tmp_path):
+    import json
+
     from bench.measure import LM_PEER
-    from bench.run import START_GUESS, Task, estimate, files_for
+    from bench.run import RTF_GUESS, START_GUESS, Task, estimate, files_for, subset_note
 
     parts = [AudioFile(f"ordinary-slt-{k}", "x.wav", ORDINARY_FILE, 600.0, (), "ordinary", "slt", k) for k in (1, 2, 3)]
-    manifest = Manifest(1, {}, (a_file(QUESTION), *parts))
+    fan = AudioFile("triggers-fan5-slt", "y.wav", TRIGGERS_FILE, 60.0, (), "fan5", "slt")
+    manifest = Manifest(1, {}, (a_file(QUESTION), fan, *parts))
     assert [f.name for f in files_for(LM_PEER, manifest)] == ["f", "ordinary-slt-1"]
-    assert files_for(PROGRAM, manifest) == list(manifest.files)
-    seconds, source = estimate([Task(PROGRAM, f) for f in manifest.files], 2, tmp_path / "none.json")
+    assert files_for(PROGRAM, manifest) == list(manifest.files) and subset_note(PROGRAM, manifest) is None
+    assert "parts 1..1 only (0.17 of 0.50 h" in subset_note(LM_PEER, manifest) and "fan5" in subset_note(LM_PEER, manifest)
     jobs = min(2, os.cpu_count() or 1)
-    assert source == "guesses" and seconds == pytest.approx((1860 * 0.06 + 4 * START_GUESS) / jobs)
+    seconds, source = estimate([Task(PROGRAM, f) for f in manifest.files], 2, tmp_path / "none.json")
+    guess = RTF_GUESS["fused"]
+    assert source == "guesses" and seconds == pytest.approx((120 * guess["triggers"] + 1800 * guess["ordinary"] + 5 * START_GUESS) / jobs)
+    (tmp_path / "summary.json").write_text(json.dumps({"systems": {"fused": {"rtf_triggers": 0.1, "rtf_speech": 0.2, "rtf_night": None}}}))
+    seconds, source = estimate([Task(PROGRAM, f) for f in manifest.files], 2, tmp_path / "summary.json")
+    assert "last run" in source and seconds == pytest.approx((120 * 0.1 + 1800 * 0.2 + 5 * START_GUESS) / jobs)
