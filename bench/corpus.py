@@ -527,9 +527,18 @@ def training_hard_negatives(table) -> frozenset[str] | None:
 
 
 def training_sentences() -> frozenset[str] | None:
-    """Every line of training/sentences/*.txt, or None while there are none."""
+    """Every line of training/sentences/*.txt and training/templates.py's generated sentences,
+    or None while there are none."""
     files = sorted((BENCH_DIR.parent / "training" / "sentences").glob("*.txt"))
-    return normalized(line for f in files for line in text_lines(f)) if files else None
+    texts = [line for f in files for line in text_lines(f)]
+    if (BENCH_DIR.parent / "training" / "templates.py").exists():
+        import importlib
+
+        if str(BENCH_DIR.parent) not in sys.path:
+            sys.path.insert(0, str(BENCH_DIR.parent))
+        module = importlib.import_module("training.templates")
+        texts += list(getattr(module, "template_sentences", lambda: [])())
+    return normalized(texts) if texts else None
 
 
 def trained_texts(table) -> tuple[frozenset[str], list[str]]:

@@ -131,6 +131,14 @@ def test_held_out_near_misses_are_not_training_hard_negatives():
     assert collisions(normalized(x for group in hard_negatives(TABLE).values() for x in group)) == []
 
 
+def test_held_out_near_misses_are_not_in_generated_training_sentences():
+    if not (REPO / "training" / "templates.py").exists():
+        pytest.skip("training/templates.py does not exist yet")
+    from training.templates import template_sentences
+
+    assert collisions(normalized(template_sentences())) == []
+
+
 def test_held_out_near_misses_are_in_no_training_sentence():
     files = sorted((REPO / "training" / "sentences").glob("*.txt"))
     if not files:
