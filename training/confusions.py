@@ -6,8 +6,9 @@ Nothing here is a hand list of evaluation sentences. Three sources:
 - sound-alikes: each word of a trigger replaced by a word of the CMU dictionary (shipped with
   pocketsphinx) whose phones differ by one or two (stress ignored), e.g. "ask gus a question";
 - crossed intents: the verb of one intent with the object of the other ("ask us a tip").
-If the run-time module ``voice_skill.recognizers.confusions`` exists, its
-``confusion_phrases(trigger)`` are added as a further source.
+The run-time module ``voice_skill.recognizers.confusions`` (the wake engine's own confusion
+generator) is a fourth source: its ``confusion_phrases(trigger)``, frozen in
+``training/runtime_confusions.tsv`` so that the training data stays reproducible.
 
 The bench's near-miss sentences (``bench.corpus.NEAR_MISSES``) are evaluation material: they
 are only used here to keep them *out* of training, exactly and by their distinctive word
@@ -22,6 +23,7 @@ import os
 import random
 import zlib
 from functools import lru_cache
+from pathlib import Path
 
 TRIGGER_INTENTS = ("question", "tip")
 DETERMINERS = ("the", "this", "that", "one", "no", "any", "my", "your", "our", "another", "every", "some")
@@ -101,12 +103,32 @@ def sound_alike_words(word: str, max_distance: int = 2) -> tuple[tuple[str, int]
     return tuple(sorted(found, key=lambda item: (item[1], item[0])))
 
 
+RUNTIME_SNAPSHOT = Path(__file__).resolve().parent / "runtime_confusions.tsv"
+
+
 def _runtime_confusions(trigger: str) -> list[str]:
+    """The run-time module's confusion_phrases(trigger), as frozen in runtime_confusions.tsv
+    (so that a change to the run-time module does not silently change the training data;
+    refresh the snapshot with ``python3 -m training.confusions --refresh``)."""
+    if RUNTIME_SNAPSHOT.exists():
+        rows = (line.split("\t", 1) for line in RUNTIME_SNAPSHOT.read_text("utf-8").splitlines() if line and not line.startswith("#"))
+        return [phrase for source, phrase in rows if source == trigger]
+    return _runtime_module_confusions(trigger)
+
+
+def _runtime_module_confusions(trigger: str) -> list[str]:
     try:
         module = importlib.import_module("voice_skill.recognizers.confusions")
     except ImportError:
         return []
     return [str(p) for p in module.confusion_phrases(trigger)]
+
+
+def refresh_runtime_snapshot(triggers: list[str]) -> int:
+    rows = [f"{t}\t{p}" for t in sorted(triggers) for p in _runtime_module_confusions(t)]
+    header = "# voice_skill.recognizers.confusions.confusion_phrases(trigger), frozen for training: trigger<TAB>phrase\n"
+    RUNTIME_SNAPSHOT.write_text(header + "\n".join(rows) + "\n", "utf-8")
+    return len(rows)
 
 
 def _banned_words() -> frozenset[str]:
@@ -211,3 +233,14 @@ def hard_negatives(table, seed: int = 0, per_slot: int = 24) -> dict[str, list[s
 def is_dev_phrase(phrase: str, dev_share: float = 0.2) -> bool:
     """A fixed, seed-independent split of generated phrases and sentences into train and dev."""
     return (zlib.crc32(phrase.encode()) % 1000) < dev_share * 1000
+
+
+if __name__ == "__main__":
+    import sys
+
+    from voice_skill.intents import load_triggers
+
+    if "--refresh" in sys.argv:
+        table = load_triggers(Path(__file__).resolve().parent.parent / "phrases" / "triggers.toml")
+        count = refresh_runtime_snapshot([p for i in TRIGGER_INTENTS for p in table.intents[i]])
+        print(f"wrote {count} phrases to {RUNTIME_SNAPSHOT}")
