@@ -36,8 +36,13 @@ OUT = BENCH_DIR / "out" / "neural-eval"
 CONDITIONS = ("clean", "runon", "fan10", "fan5")
 
 
+def _fan(n: int, seed: int) -> np.ndarray:
+    """n samples of the bench's fan noise (unit RMS)."""
+    return fan_noise((n + 2) / RATE, seed)[:n]
+
+
 def _noisy(audio: np.ndarray, snr: float, level: float, seed: int) -> np.ndarray:
-    return (audio + fan_noise(len(audio) / RATE, seed)[: len(audio)] * level / db_to_gain(snr)).astype(np.float32)
+    return (audio + _fan(len(audio), seed) * level / db_to_gain(snr)).astype(np.float32)
 
 
 def phrase_clip(phrase: np.ndarray, condition: str, lead_in: np.ndarray | None, rng: random.Random) -> tuple[np.ndarray, float]:
@@ -47,7 +52,7 @@ def phrase_clip(phrase: np.ndarray, condition: str, lead_in: np.ndarray | None, 
         head = np.zeros(int(2.5 * RATE), np.float32)
     audio = np.concatenate([head, phrase, np.zeros(int(0.8 * RATE), np.float32)])
     end = (len(head) + len(phrase)) / RATE
-    audio = audio + fan_noise(len(audio) / RATE, rng.randrange(1 << 30))[: len(audio)] * db_to_gain(-70.0)  # a microphone's floor
+    audio = audio + _fan(len(audio), rng.randrange(1 << 30)) * db_to_gain(-70.0)  # a microphone's floor
     if condition.startswith("fan"):
         audio = _noisy(audio, float(condition[3:]), speech_rms(phrase), rng.randrange(1 << 30))
     return audio.astype(np.float32), end
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             if seconds >= per_voice_seconds:
                 break
         audio = np.concatenate(parts)
-        audio = audio + fan_noise(len(audio) / RATE, rng.randrange(1 << 30))[: len(audio)] * db_to_gain(-70.0)
+        audio = audio + _fan(len(audio), rng.randrange(1 << 30)) * db_to_gain(-70.0)
         ends, probs = stream_windows(detector, audio.astype(np.float32))
         wake_score = probs.max(axis=1)
         fa = firings(ends, wake_score, threshold)

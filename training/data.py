@@ -187,7 +187,7 @@ class DataSpec:
     @staticmethod
     def tiny(seed: int = 1) -> DataSpec:
         few = tuple(v for v in TRAIN if v.name in ("en-us+m3", "en-gb+f2", "mb-us1", "en-US"))
-        return DataSpec(voices=few, seed=seed, positives_per_phrase=8, negative_minutes=1.0, phrases=TINY_PHRASES)
+        return DataSpec(voices=few, seed=seed, positives_per_phrase=6, negative_minutes=0.75, phrases=TINY_PHRASES)
 
 
 def _pick_voice(rng: random.Random, voices: tuple[Voice, ...]) -> Voice:
