@@ -67,7 +67,7 @@ def test_voice_split_keeps_evaluation_voices_out():
     assert not re.search(r"""["']flite["']\s*,|\bpiper\b(?!-voice)""", source.replace("piper:joe", "")), "training/ must not synthesise with flite or piper"
 
 
-@pytest.mark.skipif(not shutil.which("espeak-ng") or not shutil.which("pico2wave"), reason="espeak-ng and pico2wave make the training speech")
+@pytest.mark.skipif(not shutil.which("espeak-ng") or not shutil.which("sox"), reason="espeak-ng and sox make the tiny run's speech")
 def test_tiny_training_run_builds_a_loadable_model(tmp_path, monkeypatch):
     pytest.importorskip("pyopen_wakeword")
     monkeypatch.setenv("VOICE_SKILL_TRAINING_CACHE", str(tmp_path / "cache"))

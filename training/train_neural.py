@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         data_spec = D.DataSpec.tiny(seed=args.seed)
         spec = replace(spec, hidden=(32,), epochs=3)
-        dev = dev_features(minutes=0.3, hard_minutes=0.15, voices=DEV[3:4], renditions=(1.0,), phrases=D.TINY_PHRASES)
+        dev = dev_features(minutes=0.3, hard_minutes=0.15, voices=DEV[0:1], renditions=(1.0,), phrases=D.TINY_PHRASES)
         out = args.out or Path(tempfile.mkdtemp(prefix="wake-neural-")) / "wake_neural.npz"
     else:
         data_spec = D.DataSpec(seed=args.seed)
