@@ -55,31 +55,30 @@ def test_detector_shape(detector):
 
 @requires_flite
 @pytest.mark.audio
-@pytest.mark.parametrize("voice", ["kal16", "awb"])
+@pytest.mark.parametrize("voice", ["kal16", "rms"])
 def test_flite_wake_phrases_score_high_for_their_intent(detector, voice, audio_cache):
-    threshold = detector.thresholds["dev_fa_1_per_hour"]
-    right, accepted = 0, 0
+    right, high, scores = 0, 0, []
     for intent, phrases in WAKE.items():
         other = "tip" if intent == "question" else "question"
         for phrase in phrases:
             audio, end = _alone(flite(phrase, voice, audio_cache))
             evidence = _score(detector, audio, end)
-            right += evidence.scores[intent] > evidence.scores[other]
-            accepted += evidence.scores[intent] >= threshold
+            right += evidence.scores[intent] > 3 * evidence.scores[other]
+            high += evidence.scores[intent] >= 0.5
+            scores.append(evidence.scores[intent])
             assert end - 0.3 - 1e-6 <= evidence.end <= end + 0.3 + 1e-6
-    assert right == 6, f"{voice}: the right intent scored higher in {right} of 6 phrases"
-    assert accepted >= 5, f"{voice}: {accepted} of 6 phrases at or above the dev threshold"
+    assert right == 6, f"{voice}: the right intent clearly ahead in {right} of 6 phrases"
+    assert high >= 5 and np.median(scores) >= 0.7, f"{voice}: scores {np.round(scores, 2)}"
 
 
 @requires_flite
 @pytest.mark.audio
 def test_flite_ordinary_sentences_score_low(detector, audio_cache):
-    threshold = detector.thresholds["dev_fa_1_per_hour"]
     for voice in ("slt", "rms"):
         for sentence in ORDINARY:
             audio, end = _alone(flite(sentence, voice, audio_cache))
             evidence = _score(detector, audio, end)
-            assert max(evidence.scores.values()) < threshold, (voice, sentence, evidence)
+            assert max(evidence.scores.values()) < 0.25, (voice, sentence, evidence)
 
 
 @requires_flite
@@ -94,8 +93,8 @@ def test_run_on_phrase_found_and_its_lead_in_not(detector, audio_cache):
     for version in (audio, noisy):
         at_phrase = _score(detector, version, phrase_end)
         at_lead = _score(detector, version, lead_end)
-        assert at_phrase.scores["question"] >= detector.thresholds["dev_fa_1_per_hour"], at_phrase
-        assert max(at_lead.scores.values()) < detector.thresholds["dev_fa_1_per_hour"], at_lead
+        assert at_phrase.scores["question"] >= 0.6, at_phrase
+        assert max(at_lead.scores.values()) < 0.25, at_lead
         assert at_phrase.scores["question"] > 5 * max(at_lead.scores.values())
 
 
