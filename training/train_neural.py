@@ -1,6 +1,6 @@
-"""Train the neural wake signal and write voice_skill/data/wake_neural.npz (+ its model card).
+"""Train the neural wake signal and write voice_skill/data/wake_neural.npz.
 
-    python3 -m training.train_neural              # the committed model (about an hour on 1 core)
+    python3 -m training.train_neural              # the committed model (about 40 min on a shared core)
     python3 -m training.train_neural --tiny       # a few voices and phrases, seconds; writes to a temp dir
 
 Everything is seeded: the same command on the same machine rebuilds the same weights (numpy
@@ -34,7 +34,7 @@ from training.features import FeatureSet, cached, extract  # noqa: E402
 from training.voices import DEV, TRAIN  # noqa: E402
 from voice_skill.recognizers.neural import DEFAULT_MODEL, EMB_DIM, EMB_STEP, MODEL_FORMAT, RATE  # noqa: E402
 
-MODEL_CARD = DEFAULT_MODEL.with_suffix(".md")
+MODEL_CARD = DEFAULT_MODEL.with_suffix(".md")  # written by hand from the run's report
 
 
 @dataclass(frozen=True)
@@ -335,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help=f"weights file (default: {DEFAULT_MODEL} or a temp file with --tiny)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--epochs", type=int)
-    parser.add_argument("--no-card", action="store_true", help="do not rewrite the model card")
     args = parser.parse_args(argv)
     started = time.monotonic()
     spec = TrainSpec(seed=args.seed)
