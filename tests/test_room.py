@@ -221,6 +221,10 @@ def test_voice_adjustments_change_and_persist(room, private_dirs, content, said)
     state = Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "voice.json"
     skill = start_skill(room, private_dirs)
     try:
+        # Voice changes are heard in the follow-up window, right after an answer.
+        room.play(said("give us a tip"))
+        first = skill.wait_for("say", timeout=15)[0]
+        time.sleep(first["seconds"] + 0.8)
         room.play(said("speak softer"))
         softer = skill.wait_for("voice", timeout=15)[0]
         assert softer["change"] == "softer" and softer["volume"] < 0.6

@@ -73,10 +73,25 @@ def test_stop_in_the_window_closes_it():
     assert skill.on_intent(intent("repeat", 5.0)) == [Ignored("repeat", "no follow-up window")]
 
 
-def test_voice_changes_any_time_but_not_over_its_own_voice():
+def test_voice_changes_only_in_the_follow_up_window_and_not_over_its_own_voice():
     from voice_skill.skill import AdjustVoice
 
     skill = Skill(picker())
-    assert skill.on_intent(intent("softer", 1.0)) == [AdjustVoice("softer")]
+    assert skill.on_intent(intent("softer", 1.0)) == [Ignored("softer", "no follow-up window")]
     skill.on_intent(intent("tip", 2.0))
     assert skill.on_intent(intent("slower", 3.0)) == [Ignored("slower", "speaking")]
+    skill.on_speech_done(5.0)
+    assert skill.on_intent(intent("softer", 6.0)) == [AdjustVoice("softer")]
+    assert skill.on_intent(intent("slower", 6.5)) == [Ignored("slower", "speaking")]  # over its "Softer."
+    skill.on_speech_done(7.0)  # the confirmation opens the window again
+    assert skill.on_intent(intent("slower", 8.0)) == [AdjustVoice("slower")]
+    skill.on_speech_done(9.0)
+    assert skill.on_intent(intent("faster", 9.0 + skill.timing.follow_up_window + 1)) == [Ignored("faster", "no follow-up window")]
+
+
+def test_stray_commands_never_act_outside_the_window():
+    """Every follow-up and voice command said with no answer before it is ignored."""
+    skill = Skill(picker())
+    for i, kind in enumerate(("another", "repeat", "stop", "softer", "louder", "slower", "faster")):
+        assert skill.on_intent(intent(kind, 1.0 + i)) == [Ignored(kind, "no follow-up window")]
+    assert skill.state == LISTENING

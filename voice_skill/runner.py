@@ -158,7 +158,9 @@ class Runner:
         actions = self.skill.on_intent(intent)
         ignored = [a for a in actions if isinstance(a, Ignored)]
         for action in ignored:
-            log.info("%s ignored at %.2f s (%s)", action.intent, intent.at, action.reason)
+            # Outside its window a command is most likely ordinary speech: debug level only.
+            level = logging.DEBUG if action.reason == "no follow-up window" else logging.INFO
+            log.log(level, "%s ignored at %.2f s (%s)", action.intent, intent.at, action.reason)
             self.emit("ignored", intent=action.intent, reason=action.reason, at=round(intent.at, 2))
         if ignored:
             return
@@ -179,9 +181,14 @@ class Runner:
         if self.voice_store is not None:
             self.voice_store.save(self.voice)
         self.emit("voice", change=action.change, rate=self.voice.rate, volume=self.voice.volume, at=round(intent.at, 2))
-        if self.answers is not None:
-            self.answers.synthesizer.voice = self.voice
-            self._play(self.answers.sound_for(f"{action.change.capitalize()}."))
+        if self.answers is None:
+            self.skill.on_speech_done(intent.at)
+            return
+        self.answers.synthesizer.voice = self.voice
+        sound = self.answers.sound_for(f"{action.change.capitalize()}.")
+        self._play(sound)
+        if not self.realtime:
+            self.skill.on_speech_done(intent.at + sound.duration)
 
     def _say(self, action: Say, intent: Intent) -> None:
         phrase = action.phrase

@@ -1,7 +1,10 @@
 """The skill's decisions: a pure state machine over intents and time.
 
 States: listening -> speaking (after a wake phrase) -> follow-up window (after the answer)
--> listening. It never touches audio; it returns actions for the runner to carry out, so it
+-> listening. Follow-ups ("another one", "repeat that", "stop") and voice changes ("speak
+softer") act only in the follow-up window (or, for "stop", while speaking); a voice change is
+confirmed aloud and opens the window again, so "speak softer" and "speak slower" can follow
+one another. It never touches audio; it returns actions for the runner to carry out, so it
 can be tested exhaustively without a microphone or a speaker.
 
 Time is the audio stream's clock (seconds of audio heard so far), which makes a WAV file and
@@ -89,10 +92,13 @@ class Skill:
             return [Ignored(kind, "own voice")]
         if kind in WAKE_INTENTS:
             return self._answer(kind, self._pick(kind))
-        if kind in VOICE_CHANGES:
-            return [AdjustVoice(kind)]
         if self.state != FOLLOW_UP or self.last is None:
+            # Follow-ups and voice changes act only right after an answer: anywhere else they
+            # are far more likely to be words from a conversation or the television.
             return [Ignored(kind, "no follow-up window")]
+        if kind in VOICE_CHANGES:
+            self.state = SPEAKING  # the change is confirmed aloud; the window opens again after it
+            return [AdjustVoice(kind)]
         if kind == "another":
             return self._answer(kind, self._pick(self.last.kind))
         if kind == "repeat":
