@@ -16,7 +16,7 @@ from conftest import json_events, requires_flite, run_cli
 from voice_skill.audio import WavSource, chime
 from voice_skill.intents import IntentMatcher, load_triggers
 from voice_skill.phrases import PhraseBag, bundled_phrases_dir, load_library
-from voice_skill.recognizers.pocketsphinx_recognizer import PocketsphinxRecognizer
+from voice_skill.recognizers.wake_engine import WakeEngine
 from voice_skill.runner import EventWriter, Runner, SpokenAnswers
 from voice_skill.skill import Skill
 from voice_skill.speech import Synthesizer
@@ -39,7 +39,7 @@ def run_session(wav: Path, answers=None, recognizer=None) -> list[dict]:
     out = io.StringIO()
     bag = PhraseBag(load_library([bundled_phrases_dir()]))
     runner = Runner(
-        WavSource(wav), recognizer or PocketsphinxRecognizer(TABLE.phrases(), list(TABLE.decoys)), IntentMatcher(TABLE),
+        WavSource(wav), recognizer or WakeEngine(TABLE), IntentMatcher(TABLE),
         Skill(bag.draw), EventWriter(out, as_json=True), answers,
     )
     runner.run()
@@ -75,7 +75,7 @@ def test_unwritable_state_folder_works_without_persistence(tmp_path, two_wakes_w
     assert result.stderr.count("cannot save the phrase state") == 1, result.stderr
 
 
-class ChokesOnce(PocketsphinxRecognizer):
+class ChokesOnce(WakeEngine):
     """The real recognizer, made to fail on one piece of odd audio."""
 
     def __init__(self, *args, fail_at: int, **kwargs):
@@ -91,7 +91,7 @@ class ChokesOnce(PocketsphinxRecognizer):
 
 
 def test_a_recognizer_error_drops_the_chunk_and_listening_goes_on(two_wakes_wav, caplog):
-    recognizer = ChokesOnce(TABLE.phrases(), list(TABLE.decoys), fail_at=3)
+    recognizer = ChokesOnce(TABLE, fail_at=3)
     with caplog.at_level(logging.ERROR, logger="voice_skill"):
         events = run_session(two_wakes_wav, recognizer=recognizer)
     assert [e["intent"] for e in events if e["event"] == "wake"] == ["question", "tip"]

@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input-device", help="microphone: name (or part of it) or index")
     run.add_argument("--input-rate", type=int, help="capture rate in Hz (default: 16000 if the microphone offers it, else its own)")
     run.add_argument("--engine", choices=["auto", "vosk", "pocketsphinx"], help="speech recognizer (default: auto)")
+    run.add_argument(
+        "--wake-signals", choices=["fused", "phonetic", "neural"],
+        help="PocketSphinx wake engine: fuse both signals (default), or use one alone (for comparison)",
+    )
     run.add_argument("--model", help="Vosk model folder")
     run.add_argument("--triggers", type=Path, help="trigger phrases file (default: phrases/triggers.toml)")
     run.add_argument("--json", action="store_true", help="one JSON object per line for each event")
@@ -95,7 +99,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             audio = replace(audio, **{name: value})
     recognition = settings.recognition
-    for name in ("engine", "model"):
+    for name in ("engine", "model", "wake_signals"):
         value = getattr(args, name, None)
         if value is not None:
             recognition = replace(recognition, **{name: value})
@@ -198,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = WavSource(args.input)
     else:
         source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate)
-    recognizer = build_recognizer(settings.recognition.engine, settings.recognition.model, table, report=lambda line: print(line, file=sys.stderr))
+    recognizer = build_recognizer(settings.recognition, table, report=lambda line: print(line, file=sys.stderr))
     voice, store = _voice(settings, args)
     answers = _answers(settings, args.no_speak, voice)
     skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))

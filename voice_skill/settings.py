@@ -10,6 +10,7 @@ checked, and a bad one is reported with the file and the key.
 
     [recognition]
     engine = "auto"           # auto | vosk | pocketsphinx
+    wake_signals = "fused"    # PocketSphinx wake engine: fused | phonetic | neural (for comparison)
     model = "/path/to/vosk-model-small-en-us-0.15"
     triggers = "/path/to/my-triggers.toml"
 
@@ -42,6 +43,7 @@ from voice_skill.errors import UserError
 log = logging.getLogger(__name__)
 
 APP = "voice-skill"
+WAKE_SIGNALS = ("fused", "phonetic", "neural")
 ENGINES = ("auto", "vosk", "pocketsphinx")
 
 
@@ -73,6 +75,7 @@ class AudioSettings:
 @dataclass(frozen=True)
 class RecognitionSettings:
     engine: str = "auto"
+    wake_signals: str = "fused"  # fused | phonetic | neural
     model: str | None = None
     triggers: str | None = None
 
@@ -127,6 +130,9 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
     if section == "recognition":
         if name == "engine":
             _check(where, key, value, f"one of {', '.join(ENGINES)}", value in ENGINES)
+            return value
+        if name == "wake_signals":
+            _check(where, key, value, f"one of {', '.join(WAKE_SIGNALS)}", value in WAKE_SIGNALS)
             return value
         _check(where, key, value, "a path (text)", isinstance(value, str) and value != "")
         return value

@@ -1,0 +1,184 @@
+"""PocketSphinx plumbing shared by the wake engine's stages: the bundled model, the
+dictionary, grammars and decoders. No decisions are made here."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+FILLER_PHONES = ("AH", "S", "T", "N", "IY", "AA")  # a coarse phone loop for speech before a phrase
+FILLER_NOISES = ("+SPN+", "+NSN+")  # the model's own speech-like and noise fillers
+FILLER_PREFIX = "filler_"  # dictionary keys of the filler "words"; never a real word
+
+
+def model_paths() -> tuple[str, str]:
+    """(acoustic model folder, pronunciation dictionary) of the English model in the package."""
+    from pocketsphinx import get_model_path
+
+    base = os.path.join(get_model_path(), "en-us")
+    return os.path.join(base, "en-us"), os.path.join(base, "cmudict-en-us.dict")
+
+
+def read_pronunciations(dictionary: str, words: set[str]) -> dict[str, list[tuple[str, str]]]:
+    """The dictionary entries of these words: word -> [(entry, phones)], e.g. ("a(2)", "EY")."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    with open(dictionary, encoding="utf-8") as lines:
+        for line in lines:
+            entry, _, phones = line.partition(" ")
+            word = entry.split("(", 1)[0]
+            if word in words:
+                found.setdefault(word, []).append((entry, phones.strip()))
+    return found
+
+
+def filler_entries() -> list[tuple[str, str]]:
+    phones = [(f"{FILLER_PREFIX}{p.lower()}", p) for p in FILLER_PHONES]
+    noises = [(f"{FILLER_PREFIX}{n.strip('+').lower()}", n) for n in FILLER_NOISES]
+    return phones + noises
+
+
+def is_filler(word: str) -> bool:
+    return word.startswith((FILLER_PREFIX, "<", "[", "(NULL)"))
+
+
+def base_word(entry: str) -> str:
+    """'a(2)' -> 'a'."""
+    return entry.split("(", 1)[0]
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """A JSGF grammar: whole-utterance phrases, and phrases that may follow other speech.
+
+    whole: phrases heard only as the whole utterance (follow-up and voice commands);
+    ending: phrases that may also end a longer utterance (wake phrases and their decoys):
+    anything before them is taken by a coarse phone loop.
+    """
+
+    whole: tuple[str, ...] = ()
+    ending: tuple[str, ...] = ()
+    filler: bool = True
+
+    def jsgf(self) -> str:
+        def alternatives(phrases) -> str:
+            return " | ".join(f"( {p} )" for p in phrases)
+
+        rules = ["#JSGF V1.0;", "grammar voice_skill;"]
+        top = []
+        everything = tuple(self.whole) + tuple(self.ending)
+        if everything:
+            top.append(f"( {alternatives(everything)} )")
+        if self.filler and self.ending:
+            rules.append(f"<filler> = {' | '.join(k for k, _ in filler_entries())};")
+            top.append(f"( <filler>+ ( {alternatives(self.ending)} ) )")
+        rules.append(f"public <command> = {' | '.join(top)};")
+        return "\n".join(rules) + "\n"
+
+    def words(self) -> set[str]:
+        return {w for p in tuple(self.whole) + tuple(self.ending) for w in p.split()}
+
+
+SCORE_SHIFT = 1024.0  # PocketSphinx keeps acoustic scores shifted right by 10 bits (SENSCR_SHIFT)
+
+
+class SphinxDecoder:
+    """One PocketSphinx decoder holding several named grammars ("searches").
+
+    Each decoder loads the acoustic model (about 45 MB), so the stages share one and take
+    turns: the spotter's search is active during an utterance, the verifier's between them.
+    Only the grammars' words are added: the full 130,000-word CMU dictionary would cost
+    about 80 MB and 0.4 s. No lattice is kept: the word scores of the best path come from
+    the search's own back-pointers, which is all the verifier needs.
+    """
+
+    def __init__(self, hmm: str, pronunciations: dict[str, list[tuple[str, str]]], beam: float = 1e-60):
+        from pocketsphinx import Decoder
+
+        self._decoder = Decoder(hmm=hmm, dict=os.devnull, loglevel="FATAL", beam=beam, pbeam=beam, wbeam=beam * 1e20, bestpath=False)
+        self._pronunciations = pronunciations
+        self._words: set[str] = set()
+        self.active: str | None = None
+
+    def _add_words(self, words: set[str], fillers: bool) -> None:
+        entries = [entry for word in sorted(words - self._words) for entry in self._pronunciations[word]]
+        if fillers and FILLER_PREFIX + FILLER_PHONES[0].lower() not in self._words:
+            entries += filler_entries()
+            self._words |= {key for key, _ in filler_entries()}
+        for i, (key, phones) in enumerate(entries):
+            self._decoder.add_word(key, phones, i == len(entries) - 1)
+        self._words |= words
+
+    def add_grammar(self, name: str, grammar: Grammar) -> None:
+        self._add_words(grammar.words(), grammar.filler and bool(grammar.ending))
+        self._decoder.add_jsgf_string(name, grammar.jsgf())
+
+    def add_jsgf(self, name: str, jsgf: str, words: set[str]) -> None:
+        self._add_words(words, False)
+        self._decoder.add_jsgf_string(name, jsgf)
+
+    def start(self, search: str) -> None:
+        if self._decoder.current_search() != search:
+            self._decoder.activate_search(search)
+        self._decoder.start_utt()
+        self.active = search
+
+    def process(self, pcm: bytes, full_utt: bool = False) -> None:
+        self._decoder.process_raw(pcm, no_search=False, full_utt=full_utt)
+
+    def end(self) -> tuple[str, list]:
+        """End the utterance: (hypothesis, segments of the best path)."""
+        self._decoder.end_utt()
+        self.active = None
+        hyp = self._decoder.hyp()
+        if hyp is None or not hyp.hypstr:
+            return "", []
+        return hyp.hypstr, [s for s in self._decoder.seg() or () if s.word != "(NULL)"]
+
+    def decode(self, search: str, pcm: bytes) -> tuple[str, list]:
+        """Decode a whole window with one search."""
+        self.start(search)
+        self.process(pcm, full_utt=True)
+        return self.end()
+
+
+@dataclass(frozen=True)
+class WordScore:
+    word: str
+    start: int  # frames (10 ms)
+    end: int
+    score: float  # acoustic log score of the word, relative to the best senone per frame
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start + 1
+
+    @property
+    def per_frame(self) -> float:
+        return self.score / self.frames
+
+
+def log_score(segment) -> float:
+    """A segment's acoustic log score, unshifted."""
+    return math.log(segment.ascore) * SCORE_SHIFT if segment.ascore > 0 else -1e4
+
+
+def total_score(segments) -> float:
+    """The acoustic log score of a whole decoded window (silence and fillers included)."""
+    return sum(log_score(s) for s in segments)
+
+
+def word_scores(segments) -> list[WordScore]:
+    """The words of a decoded hypothesis with their acoustic scores (fillers left out)."""
+    found = []
+    for seg in segments or ():
+        if is_filler(seg.word):
+            continue
+        found.append(WordScore(base_word(seg.word), seg.start_frame, seg.end_frame, log_score(seg)))
+    return found
+
+
+def frame_score(words: list[WordScore]) -> float:
+    """Mean log acoustic score per frame over the words (fillers left out)."""
+    frames = sum(w.frames for w in words)
+    return sum(w.score for w in words) / frames if frames else float("-inf")

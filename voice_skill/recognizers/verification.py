@@ -1,0 +1,116 @@
+"""Verification: a second, closer look at a candidate's window only.
+
+The window runs from a little before the candidate's start to the end of the utterance; the
+checks never see the whole stream, so their cost does not grow with speech. It is decoded
+twice, each time with the same coarse phone loop allowed before the phrase:
+
+1. as a wake phrase: which wake phrase fits best, and how well each of its words fits the
+   audio, per frame, relative to the best-scoring sounds of each frame (PocketSphinx
+   normalises scores that way). The worst single word matters as much as the mean: a
+   sound-alike differs in one word ("give us a kiss");
+2. as anything else that could end the utterance: the decoys of the trigger table and the
+   generated sound-alikes (voice_skill.recognizers.confusions: a word swapped for one that
+   sounds like it, or for another pronoun or article, a word left out, or only the end of the
+   phrase, "a question", "the tip", after other words).
+
+Each is decoded both with and without the phone loop (the loop can crowd a phrase said on its
+own out of the search beam), and the better-scoring decode of each side counts. The margin is
+how much better, per frame, the wake phrase explains the window than the best
+of the rest does: a likelihood ratio between "a wake phrase ends here" and "something that
+sounds like one ends here". Below zero, something that is not a wake phrase fits better.
+
+Commands ("another one", "speak softer") must be the whole utterance; they get the plain
+fit check only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, base_word, frame_score, is_filler, total_score, word_scores
+
+WAKE_SEARCH = "wake"
+WAKE_WHOLE_SEARCH = "wake-whole"
+OTHER_SEARCH = "other"
+OTHER_WHOLE_SEARCH = "other-whole"
+COMMAND_SEARCH = "command"
+FRAME_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class PhoneticEvidence:
+    text: str  # the phrase found in the window
+    frame_score: float  # mean log acoustic score per frame of its words
+    worst_word: float  # the lowest per-frame score of any single word
+    phones_per_second: float
+    margin: float | None = None  # per frame; < 0: something that is not a wake phrase fits better
+    rival: str | None = None  # the best-fitting non-wake phrase
+
+    def describe(self) -> str:
+        text = f"fit {self.frame_score:.2f}/frame (worst word {self.worst_word:.2f}), {self.phones_per_second:.1f} phones/s"
+        if self.margin is not None:
+            text += f", margin {self.margin:+.3f} over {self.rival!r}"
+        return text
+
+
+def _phrase(hypothesis: str) -> str:
+    return " ".join(base_word(w) for w in hypothesis.split() if not is_filler(w))
+
+
+class PhoneticVerifier:
+    def __init__(self, decoder: SphinxDecoder, wake: tuple[str, ...], rivals: tuple[str, ...], commands: tuple[str, ...], phone_counts: dict[str, int]):
+        self._decoder = decoder
+        self._phone_counts = phone_counts
+        self._wake = set(wake)
+        self._commands = set(commands)
+        decoder.add_grammar(WAKE_SEARCH, Grammar(ending=wake))
+        decoder.add_grammar(WAKE_WHOLE_SEARCH, Grammar(whole=wake, filler=False))
+        self._rivals = bool(rivals)
+        if rivals:
+            decoder.add_grammar(OTHER_SEARCH, Grammar(ending=rivals))
+            decoder.add_grammar(OTHER_WHOLE_SEARCH, Grammar(whole=rivals, filler=False))
+        if commands:
+            decoder.add_grammar(COMMAND_SEARCH, Grammar(whole=commands + wake, filler=False))
+
+    def _evidence(self, text: str, segments) -> PhoneticEvidence | None:
+        words = word_scores(segments)
+        if not words:
+            return None
+        seconds = (words[-1].end - words[0].start + 1) * FRAME_SECONDS
+        rate = self._phone_counts.get(text, 0) / seconds if seconds > 0 else 0.0
+        return PhoneticEvidence(text, frame_score(words), min(w.per_frame for w in words), rate)
+
+    def _best(self, searches: tuple[str, ...], pcm: bytes, phrases: set[str] | None) -> tuple[str, list]:
+        """The best-scoring decode of the window among these searches that ends in a phrase."""
+        best: tuple[float, str, list] | None = None
+        for search in searches:
+            hypothesis, segments = self._decoder.decode(search, pcm)
+            text = _phrase(hypothesis)
+            if not segments or (phrases is not None and text not in phrases) or not text:
+                continue
+            score = total_score(segments)
+            if best is None or score > best[0]:
+                best = (score, text, segments)
+        return (best[1], best[2]) if best else ("", [])
+
+    def verify_wake(self, pcm: bytes) -> PhoneticEvidence | None:
+        """The best wake phrase at the end of this window, with its margin over the rest."""
+        text, segments = self._best((WAKE_SEARCH, WAKE_WHOLE_SEARCH), pcm, self._wake)
+        if not text:
+            return None
+        evidence = self._evidence(text, segments)
+        if evidence is None or not self._rivals:
+            return evidence
+        other, other_segments = self._best((OTHER_SEARCH, OTHER_WHOLE_SEARCH), pcm, None)
+        if not other_segments:
+            return evidence
+        frames = sum(s.end_frame - s.start_frame + 1 for s in segments) or 1
+        margin = (total_score(segments) - total_score(other_segments)) / frames
+        return PhoneticEvidence(evidence.text, evidence.frame_score, evidence.worst_word, evidence.phones_per_second, margin, other)
+
+    def verify_command(self, pcm: bytes) -> PhoneticEvidence | None:
+        """The phrase this whole window holds, if it is a command."""
+        hypothesis, segments = self._decoder.decode(COMMAND_SEARCH, pcm)
+        if hypothesis not in self._commands:
+            return None
+        return self._evidence(hypothesis, segments)

@@ -1,0 +1,247 @@
+"""The wake engine: PocketSphinx (bundled English model) plus a neural second signal.
+
+Stages, each in a module of its own:
+
+    audio -> front end -> spotting -> verification -> fusion -> Heard
+             (frontend.py) (spotting.py) (verification.py) (fusion.py)
+                                          neural score (neural.py) --^
+
+1. The front end cleans noisy audio and cuts the stream into utterances (silence goes no
+   further: a quiet night costs almost nothing).
+2. The spotter follows each utterance with a grammar in which a wake phrase (or a decoy) may
+   end a longer utterance; commands must be the whole utterance.
+3. For a wake phrase, the verifier decodes the candidate's window again: how well its words
+   fit, and whether a generated sound-alike fits better.
+4. The neural detector scores the same moment of audio.
+5. The fusion rule accepts or rejects; the -v log names the rule and shows every score.
+
+Commands ("another one", "speak softer") are checked for fit only; whether they may act
+(inside the follow-up window) is the skill's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voice_skill.errors import UserError
+from voice_skill.intents import WAKE_INTENTS, TriggerTable
+from voice_skill.recognizers.base import SAMPLE_RATE, Heard
+from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, Speech, SpeechEnded, SpeechStarted
+from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, decide
+from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
+from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
+from voice_skill.recognizers.verification import PhoneticEvidence, PhoneticVerifier
+
+log = logging.getLogger(__name__)
+
+MIN_UTTERANCE_SECONDS = 0.25
+WINDOW_LEAD = 0.15  # seconds of audio before a candidate's start that the verifier sees
+NEURAL_AUDIO_SECONDS = 3.0
+NEURAL_END_SPREAD = 0.3  # neural windows may end this far either side of the speech end
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    rule: FusionRule = field(default_factory=FusionRule)
+    noise_suppression: int = NOISE_SUPPRESSION_LEVEL
+    beam: float = 1e-60
+    generated_confusions: bool = True  # the verifier's check against generated sound-alikes
+    neural_model: str | None = None  # path of other weights; None: the packaged model
+
+
+def phone_counts(phrases, pronunciations) -> dict[str, int]:
+    return {p: sum(len(pronunciations[w][0][1].split()) for w in p.split()) for p in phrases}
+
+
+class WakeEngine:
+    name = "pocketsphinx"
+
+    def __init__(self, table: TriggerTable, options: EngineOptions = EngineOptions(), neural=None, observer=None):
+        self.observer = observer  # called with every WakeDecision (for tuning and tests)
+        self.options = options
+        self.rule = options.rule
+        hmm, dictionary = model_paths()
+        wake = tuple(p for intent in WAKE_INTENTS for p in table.intents.get(intent, ()))
+        commands = tuple(p for intent, phrases in table.intents.items() if intent not in WAKE_INTENTS for p in phrases)
+        self._intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
+        self._wake = set(wake)
+        self._commands = set(commands)
+        rivals: tuple[str, ...] = tuple(table.decoys)
+        words = {w for p in wake + commands + rivals for w in p.split()}
+        if options.generated_confusions and wake:
+            from voice_skill.recognizers.confusions import confusions, lexicon_from, read_frequencies
+
+            # One pass over the dictionary: the grammar's words and the common words that
+            # sound-alikes are made of.
+            frequency = read_frequencies()
+            pronunciations = read_pronunciations(dictionary, words | set(frequency))
+            lexicon = lexicon_from(pronunciations, frequency)
+            everything = set(self._intent_of)
+            rivals = tuple(dict.fromkeys(rivals + tuple(c.text for p in wake for c in confusions(p, lexicon, exclude=everything))))
+            words |= {w for p in rivals for w in p.split()}
+            pronunciations = {w: pronunciations[w] for w in words if w in pronunciations}
+        else:
+            pronunciations = read_pronunciations(dictionary, words)
+        for phrase in wake + commands:
+            missing = [w for w in phrase.split() if w not in pronunciations]
+            if missing:
+                raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the PocketSphinx dictionary; choose other words")
+        rivals = tuple(r for r in rivals if all(w in pronunciations for w in r.split()))
+        decoys = tuple(d for d in table.decoys if d in rivals)
+        self._decoys = set(decoys)
+        counts = phone_counts(wake + commands, pronunciations)
+        self.frontend = FrontEnd(options.noise_suppression)
+        decoder = SphinxDecoder(hmm, pronunciations, beam=options.beam)
+        # The longest a phrase said by itself can take: its phones at a slow 5.5 a second.
+        max_phrase_seconds = max(counts.values()) / 5.5 + 0.4
+        self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
+        self.verifier = PhoneticVerifier(decoder, wake, rivals, commands, counts)
+        self.neural = neural
+        self._neural_phrases: set[str] = set()
+        if neural is not None:
+            trained_on = neural.classifier.meta.get("phrases")
+            self._neural_phrases = set(trained_on) & self._wake if trained_on else self._wake
+        self._utterance = 0
+        self._speech_start = 0.0
+        self._speech_bytes = 0
+
+    # ---------------------------------------------------------------- streaming interface
+
+    def feed(self, pcm: bytes) -> list[Heard]:
+        return self._handle(self.frontend.feed(pcm))
+
+    def finish(self) -> list[Heard]:
+        return self._handle(self.frontend.finish())
+
+    def reset(self) -> None:
+        """Forget the current utterance (the skill's own voice)."""
+        self.spotter.cancel()
+        self._speech_bytes = 0
+
+    def _handle(self, events) -> list[Heard]:
+        results: list[Heard] = []
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._utterance += 1
+                self._speech_start = event.at
+                self._speech_bytes = 0
+                self.spotter.start(event.at, event.preroll)
+            elif isinstance(event, Speech):
+                self._speech_bytes += len(event.pcm)
+                if not self.spotter.active:  # after reset(): the rest of this utterance is ignored
+                    continue
+                self.spotter.process(event.pcm)
+            elif isinstance(event, SpeechEnded):
+                results.extend(self._utterance_ended(event.at))
+        return results
+
+    # ---------------------------------------------------------------- decisions
+
+    def _window(self, start: float) -> bytes:
+        """Audio from `start` (stream seconds) to now."""
+        seconds = max(0.0, self.frontend.now - start)
+        return self.frontend.history(seconds)
+
+    def _utterance_ended(self, end: float) -> list[Heard]:
+        duration = self._speech_bytes / 2 / SAMPLE_RATE
+        where = f"utterance {self._utterance} ({duration:.2f} s, ending at {end:.2f} s)"
+        if not self.spotter.active:
+            return []
+        candidate = self.spotter.end()
+        if duration < MIN_UTTERANCE_SECONDS:
+            log.debug("%s: too short for a phrase", where)
+            return []
+        if self.rule.signals == NEURAL:
+            return self._neural_alone(where, end, self._neural_scores(end))
+        if candidate is None:
+            log.debug("%s: the spotter reached no phrase", where)
+            return []
+        return self._judge(where, candidate, end)
+
+    def _neural_scores(self, end: float) -> dict[str, float] | None:
+        if self.neural is None:
+            return None
+        pcm = self.frontend.history(NEURAL_AUDIO_SECONDS)
+        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        offset = self.frontend.now - len(audio) / SAMPLE_RATE  # stream seconds of audio[0]
+        at = end - offset
+        return self.neural.score(audio, (at - NEURAL_END_SPREAD, at + NEURAL_END_SPREAD)).scores
+
+    def _neural_alone(self, where: str, end: float, scores: dict[str, float] | None) -> list[Heard]:
+        if not scores:
+            return []
+        intent, best = max(scores.items(), key=lambda kv: kv[1])
+        decision = decide(self.rule, None, best, self.frontend.suppressing)
+        log.debug("%s: neural %s %.2f: %s (%s)", where, intent, best, "accept" if decision.accept else "reject", decision.rule)
+        if not decision.accept:
+            return []
+        phrase = next((p for p, i in self._intent_of.items() if i == intent and p in self._wake), None)
+        if phrase is None:
+            return []
+        return [Heard(phrase, self._utterance, self.frontend.now, best, True, end - self._speech_bytes / 2 / SAMPLE_RATE, end)]
+
+    def _judge(self, where: str, candidate: Candidate, end: float) -> list[Heard]:
+        noisy = self.frontend.suppressing
+        start = candidate.start
+        if candidate.text in self._commands:
+            heard = self._command(where, candidate, end, noisy)
+            if heard is not None:
+                return heard
+            start = self._speech_start  # the whole utterance fits a wake phrase better
+        # A wake phrase or a decoy ends the utterance: weigh the best wake phrase against
+        # everything else that could end it, in the candidate's window.
+        window = self._window(start - WINDOW_LEAD)
+        evidence = self.verifier.verify_wake(window)
+        if evidence is None:
+            log.debug("%s: ends with %r, but no wake phrase fits its window", where, candidate.text)
+            return [Heard(candidate.text, self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
+        text = evidence.text
+        intent = self._intent_of[text]
+        neural = self._neural_scores(end) if self.rule.signals != PHONETIC and text in self._neural_phrases else None
+        score = neural.get(intent) if neural is not None else None
+        decision = decide(self.rule, evidence, score, noisy)
+        if self.observer is not None:
+            self.observer(WakeDecision(text, candidate, evidence, dict(neural) if neural else None, noisy, decision.accept, decision.rule))
+        log.debug(
+            "%s: %r%s (spotted %r): %s%s -> %s (%s)",
+            where, text, " after other speech" if candidate.after_speech else "", candidate.text, evidence.describe(),
+            f", neural {score:.2f}" if score is not None else "", "accept" if decision.accept else "reject", decision.rule,
+        )
+        heard = text if decision.accept else (evidence.rival or "")
+        confidence = _confidence(evidence) if decision.accept else 0.0
+        return [Heard(heard, self._utterance, self.frontend.now, confidence, True, candidate.start, end)]
+
+    def _command(self, where: str, candidate: Candidate, end: float, noisy: bool) -> list[Heard] | None:
+        """A command must be the whole utterance, and its words must fit. None: it does not
+        fit, and the utterance may be a wake phrase after all (the caller looks at that)."""
+        if candidate.after_speech:
+            log.debug("%s: the command %r after other speech is not a command", where, candidate.text)
+            return [Heard("", self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
+        window = self._window(self._speech_start - WINDOW_LEAD)
+        evidence = self.verifier.verify_command(window)
+        bar = self.rule.min_frame_score - (self.rule.noisy_allowance if noisy else 0.0)
+        fits = evidence is not None and evidence.frame_score >= bar and evidence.phones_per_second >= self.rule.min_phones_per_second
+        log.debug("%s: command %r: %s -> %s", where, candidate.text, evidence.describe() if evidence else "a wake phrase fits better", "heard" if fits else "not a command")
+        if not fits:
+            return None
+        return [Heard(evidence.text, self._utterance, self.frontend.now, _confidence(evidence), True, candidate.start, end)]
+
+
+@dataclass(frozen=True)
+class WakeDecision:
+    """Everything that went into one wake-phrase decision."""
+
+    text: str
+    candidate: Candidate
+    phonetic: PhoneticEvidence
+    neural: dict[str, float] | None
+    noisy: bool
+    accept: bool
+    rule: str
+
+
+def _confidence(evidence: PhoneticEvidence) -> float:
+    return max(0.0, min(1.0, 1.0 + evidence.frame_score / 6.0))
