@@ -98,20 +98,29 @@ def _distances(a: tuple[str, ...], others: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Pronunciations (word -> phone strings) and how common each word is (log10 frequency)."""
+    """Dictionary entries (word -> [(entry, phones)], as sphinx.read_pronunciations gives them)
+    and how common each word is (log10 frequency). Phones stay one string per entry until a
+    word is looked at: some 20,000 words are held while the confusions are made."""
 
-    pronunciations: dict[str, tuple[tuple[str, ...], ...]]
+    entries: dict[str, list[tuple[str, str]]]
     frequency: dict[str, float]
 
+    def knows(self, word: str) -> bool:
+        return word in self.entries
+
+    def phones(self, word: str) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(p.split()) for _, p in self.entries.get(word, ()))
+
     def common_words(self, min_log10: float = MIN_LOG10_FREQUENCY) -> list[str]:
-        return [w for w, f in self.frequency.items() if f >= min_log10 and w in self.pronunciations and w.isalpha() and len(w) >= MIN_LETTERS]
+        return [w for w, f in self.frequency.items() if f >= min_log10 and w in self.entries and w.isalpha() and len(w) >= MIN_LETTERS]
 
     @functools.cached_property
     def by_length(self) -> dict[int, tuple[list[str], np.ndarray]]:
         """The common words' pronunciations grouped by length: (word of each row, phone indexes)."""
         groups: dict[int, tuple[list[str], list[list[int]]]] = {}
         for word in self.common_words():
-            for phones in self.pronunciations[word]:
+            for _, text in self.entries[word]:
+                phones = text.split()
                 if all(p in PHONE_INDEX for p in phones):
                     owners, rows = groups.setdefault(len(phones), ([], []))
                     owners.append(word)
@@ -132,8 +141,7 @@ def read_frequencies() -> dict[str, float]:
 def lexicon_from(pronunciations: dict[str, list[tuple[str, str]]], frequency: dict[str, float]) -> Lexicon:
     """A lexicon from dictionary entries (word -> [(entry, phones)], as sphinx.read_pronunciations
     gives them) and word frequencies."""
-    phones = {w: tuple(tuple(p.split()) for _, p in entries) for w, entries in pronunciations.items()}
-    return Lexicon(phones, frequency)
+    return Lexicon(pronunciations, frequency)
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,7 +155,7 @@ def default_lexicon() -> Lexicon:
 
 def similar_words(word: str, lexicon: Lexicon, limit: int = SUBSTITUTIONS_PER_WORD) -> list[tuple[str, float]]:
     """Common words that sound like `word`, closest (then most common) first."""
-    own = lexicon.pronunciations.get(word, ())
+    own = lexicon.phones(word)
     if not own:
         return []
     longest = max(len(p) for p in own)
@@ -178,7 +186,7 @@ def confusions(trigger: str, lexicon: Lexicon | None = None, exclude: Iterable[s
 
     def add(text_words: list[str], kind: str, distance: float = 0.0) -> None:
         text = " ".join(text_words)
-        if text and text not in excluded and text not in found and all(w in lexicon.pronunciations for w in text_words):
+        if text and text not in excluded and text not in found and all(lexicon.knows(w) for w in text_words):
             found[text] = Confusion(text, trigger, kind, distance)
 
     for i, word in enumerate(words):
@@ -203,16 +211,3 @@ def confusion_phrases(trigger: str, exclude: Iterable[str] = ()) -> list[str]:
     """The texts of `confusions(trigger)`: what the training data and the tests use."""
     return [c.text for c in confusions(trigger, exclude=exclude)]
 
-
-def sausage_slots(trigger: str, lexicon: Lexicon | None = None, per_word: int = SUBSTITUTIONS_PER_WORD) -> tuple[tuple[str, ...], ...]:
-    """For each word of the trigger: the word itself, then the words that may be heard in its
-    place (sound-alikes, and other pronouns or articles for a pronoun or article)."""
-    lexicon = lexicon or default_lexicon()
-    slots = []
-    for word in trigger.split():
-        alternatives = [word] + [w for w, _ in similar_words(word, lexicon, per_word)]
-        for group in (PRONOUNS, ARTICLES):
-            if word in group:
-                alternatives += [w for w in group if w in lexicon.pronunciations]
-        slots.append(tuple(dict.fromkeys(alternatives)))
-    return tuple(slots)

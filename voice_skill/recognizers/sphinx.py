@@ -47,9 +47,44 @@ def base_word(entry: str) -> str:
     return entry.split("(", 1)[0]
 
 
+def phrase_automaton(phrases, first_state: int) -> tuple[int, list[tuple[int, int | None, str]], list[int], int]:
+    """The smallest automaton that accepts exactly these phrases (word by word): phrases that
+    share a beginning or an end share states, so hundreds of sound-alikes that differ in one
+    word cost little more than their distinct words. Returns (start state, arcs (from, to,
+    word), accepting states, next free state number); `to` is None for "the phrase ends".
+    """
+    trie: dict = {}
+    for phrase in phrases:
+        node = trie
+        for word in phrase.split():
+            node = node.setdefault(word, {})
+        node[None] = {}
+    signature_of: dict[int, tuple] = {}
+    numbering: dict[tuple, int] = {}
+    arcs: list[tuple[int, int | None, str]] = []
+    accepting: list[int] = []
+    next_state = first_state
+
+    def number(node: dict) -> int:
+        nonlocal next_state
+        children = tuple(sorted((word, number(child)) for word, child in node.items() if word is not None))
+        signature = (None in node, children)
+        if signature not in numbering:
+            numbering[signature] = state = next_state
+            next_state += 1
+            arcs.extend((state, target, word) for word, target in children)
+            if None in node:
+                accepting.append(state)
+        return numbering[signature]
+
+    start = number(trie)
+    del signature_of
+    return start, arcs, accepting, next_state
+
+
 @dataclass(frozen=True)
 class Grammar:
-    """A JSGF grammar: whole-utterance phrases, and phrases that may follow other speech.
+    """A grammar: whole-utterance phrases, and phrases that may follow other speech.
 
     whole: phrases heard only as the whole utterance (follow-up and voice commands);
     ending: phrases that may also end a longer utterance (wake phrases and their decoys):
@@ -77,6 +112,27 @@ class Grammar:
 
     def words(self) -> set[str]:
         return {w for p in tuple(self.whole) + tuple(self.ending) for w in p.split()}
+
+    def fsg(self) -> tuple[int, int, list[tuple]]:
+        """(start state, final state, transitions) for Decoder.create_fsg: a phrase automaton
+        for the whole phrases, and one for the ending phrases, optionally after the phone loop."""
+        start, final, loop = 0, 1, 2
+        transitions: list[tuple] = []
+        next_state = 3
+        fillers = [key for key, _ in filler_entries()]
+        for phrases, after_loop in ((self.whole, False), (self.ending, self.filler)):
+            if not phrases:
+                continue
+            entry, arcs, accepting, next_state = phrase_automaton(phrases, next_state)
+            transitions.append((start, entry, 1.0))
+            if after_loop:
+                for word in fillers:
+                    transitions.append((start, loop, 1.0 / len(fillers), word))
+                    transitions.append((loop, loop, 1.0 / len(fillers), word))
+                transitions.append((loop, entry, 1.0))
+            transitions += [(a, b, 1.0, word) for a, b, word in arcs]
+            transitions += [(state, final, 1.0) for state in accepting]
+        return start, final, transitions
 
 
 SCORE_SHIFT = 1024.0  # PocketSphinx keeps acoustic scores shifted right by 10 bits (SENSCR_SHIFT)
@@ -111,7 +167,9 @@ class SphinxDecoder:
 
     def add_grammar(self, name: str, grammar: Grammar) -> None:
         self._add_words(grammar.words(), grammar.filler and bool(grammar.ending))
-        self._decoder.add_jsgf_string(name, grammar.jsgf())
+        start, final, transitions = grammar.fsg()
+        fsg = self._decoder.create_fsg(name, start, final, transitions)
+        self._decoder.add_fsg(name, fsg)
 
     def add_jsgf(self, name: str, jsgf: str, words: set[str]) -> None:
         self._add_words(words, False)
