@@ -393,7 +393,7 @@ def stray_line(summary: SystemSummary, most: int = 6) -> str | None:
     """Which commands acted where none was said."""
     if not summary.stray_list:
         return None
-    acted = Counter(f"{x['intent']} on {x['near'] or x['kind']!r}" for x in summary.stray_list)
+    acted = Counter(f"{x['intent']} on {x['near']!r}" if x["near"] else f"{x['intent']} between phrases ({x['kind']} file)" for x in summary.stray_list)
     listed = ", ".join(f"{what} x{n}" for what, n in acted.most_common(most))
     more = f", ... ({len(acted) - most} more)" if len(acted) > most else ""
     return f"{summary.label} stray commands: {listed}{more}"

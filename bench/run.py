@@ -62,15 +62,15 @@ SHORT_NAMES = {"old": "old_engine", "old_engine": "old_engine", "phonetic": "pho
                "default": "fused", "kws": "kws_peer", "kws_peer": "kws_peer", "lm": "lm_peer", "lm_peer": "lm_peer"}
 
 # CPU seconds per audio second by kind of file, and start-up seconds, for the estimate before a
-# first run (a later run uses the previous summary.json's measured figures instead). Measured
-# on 2 busy cores; an idle machine is faster.
+# first run (a later run uses the previous summary.json's measured figures instead). From the
+# full run of 2026-11-26 on 2 busy cores (load average about 4); an idle machine is faster.
 RTF_GUESS = {
-    "old_engine": {"triggers": 0.08, "ordinary": 0.07, "night": 0.015},
-    "phonetic": {"triggers": 0.08, "ordinary": 0.07, "night": 0.015},
-    "neural": {"triggers": 0.08, "ordinary": 0.07, "night": 0.015},
-    "fused": {"triggers": 0.09, "ordinary": 0.08, "night": 0.015},
-    "kws_peer": {"triggers": 0.055, "ordinary": 0.06, "night": 0.05},
-    "lm_peer": {"triggers": 0.2, "ordinary": 0.27, "night": 0.026},
+    "old_engine": {"triggers": 0.12, "ordinary": 0.09, "night": 0.015},
+    "phonetic": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03},
+    "neural": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03},
+    "fused": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03},
+    "kws_peer": {"triggers": 0.05, "ordinary": 0.045, "night": 0.045},
+    "lm_peer": {"triggers": 0.21, "ordinary": 0.41, "night": 0.015},
 }
 START_GUESS = 1.5
 
