@@ -33,11 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     before = rss_mb()
     wall, cpu = time.perf_counter(), time.process_time()
-    from voice_skill.recognizers.neural import load_detector, unavailable_reason
+    from voice_skill.recognizers.neural import NeuralUnavailable, load_detector
 
-    detector = load_detector(args.model)
-    if detector is None:
-        print(unavailable_reason())
+    try:
+        detector = load_detector(args.model)
+    except NeuralUnavailable as exc:
+        print(exc)
         return 1
     load_wall, load_cpu = time.perf_counter() - wall, time.process_time() - cpu
     loaded = rss_mb()

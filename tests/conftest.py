@@ -39,14 +39,14 @@ requires_flite = pytest.mark.skipif(not have("flite"), reason="flite is not inst
 requires_espeak = pytest.mark.skipif(not have("espeak-ng"), reason="espeak-ng is not installed (apt-get install espeak-ng)")
 
 
-def run_cli(*args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
-    """The real program, as a user runs it."""
+def run_cli(*args: str, timeout: float = 120, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real program, as a user runs it (`env`: variables added to the environment)."""
     return subprocess.run(
         [sys.executable, "-m", "voice_skill", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
         input=input,
     )
 

@@ -42,6 +42,22 @@ def test_run_input_prints_wake_and_say_events(ask_us_a_question_wav):
 
 
 @requires_flite
+def test_without_the_neural_signal_it_says_so_once_and_listens_phonetically(ask_us_a_question_wav, tmp_path):
+    """As on 32-bit Arm, where pyopen-wakeword has no wheel: the import fails."""
+    blocked = tmp_path / "blocked" / "pyopen_wakeword"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('no pyopen-wakeword wheel for this machine')\n")
+    wav, _ = ask_us_a_question_wav
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json", env={"PYTHONPATH": str(blocked.parent)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("neural wake signal is off") == 1, result.stderr
+    assert "phonetic wake engine alone" in result.stderr
+    assert [e["intent"] for e in json_events(result.stdout) if e["event"] == "wake"] == ["question"]
+    refused = run_cli("run", "--input", str(wav), "--no-speak", "--wake-signals", "neural", env={"PYTHONPATH": str(blocked.parent)})
+    assert refused.returncode == 2 and "--wake-signals neural" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@requires_flite
 def test_run_input_any_rate_and_stereo(tmp_path, audio_cache):
     import numpy as np
     import soxr

@@ -156,7 +156,7 @@ def synthesize(text: str, voice: Voice, rate: float = 1.0, pitch: float = 1.0, c
         audio = trim(_read(raw))
     if not len(audio):
         raise RuntimeError(f"{voice.key} produced no audio for {text!r}")
-    part = path.with_suffix(".part.wav")
+    part = path.with_suffix(f".{os.getpid()}.part.wav")  # two runs may render the same clip at once
     soundfile.write(str(part), audio, RATE, subtype="FLOAT")
     part.replace(path)
     return audio

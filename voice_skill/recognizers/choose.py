@@ -44,13 +44,14 @@ def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: boo
     options = replace(options, rule=replace(options.rule, signals=signals))
     neural = None
     if signals != PHONETIC:
-        from voice_skill.recognizers.neural import load_detector, unavailable_reason
+        from voice_skill.recognizers.neural import NeuralUnavailable, load_detector
 
-        neural = load_detector(Path(options.neural_model) if options.neural_model else None)
-        if neural is None:
+        try:
+            neural = load_detector(Path(options.neural_model) if options.neural_model else None)
+        except NeuralUnavailable as exc:
             if signals == "neural":
-                raise UserError(f"--wake-signals neural: {unavailable_reason()}; use --wake-signals phonetic")
-            report(f"voice-skill: {unavailable_reason()}; listening with the phonetic wake engine alone")
+                raise UserError(f"--wake-signals neural: {exc}; use --wake-signals phonetic") from None
+            report(f"voice-skill: {exc}; listening with the phonetic wake engine alone")
     recognizer = WakeEngine(table, options, neural)
     how = {"fused": "phonetic and neural wake signals" if neural else "phonetic wake signal", "phonetic": "phonetic wake signal only", "neural": "neural wake signal only"}[signals]
     suffix = "; for Vosk, run 'voice-skill model download'" if auto else ""

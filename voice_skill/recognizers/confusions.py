@@ -3,6 +3,9 @@
 A hand list of decoys protects only what it names. The confusion set is generated instead,
 for any trigger phrase (a user's own too):
 
+- extension: a word said with a little more at its end ("asking us a question", "give us
+  the tips", "ask us a questions"): inflections and the like, found as common words whose
+  phones begin with all of the word's phones;
 - substitution: one word replaced by a common word that sounds like it ("give us a tip" ->
   "give us a sip", "ask us a question" -> "ask gus a question"): the phones of the two words
   differ by at most one phone, or two in longer words, where a phone swapped for one of its
@@ -39,8 +42,11 @@ SAME_CLASS_COST = 0.5
 PRONOUNS = ("us", "me", "him", "her", "them", "you", "it", "we", "i", "they", "his", "my", "your", "our", "their")
 ARTICLES = ("a", "the", "one", "this", "that", "some", "another", "any")
 MIN_LOG10_FREQUENCY = -5.5  # about the 10,000 most common words
-SUBSTITUTIONS_PER_WORD = 12
+SUBSTITUTIONS_PER_WORD = 30
+EXTENSIONS_PER_WORD = 8
+MAX_EXTENSION_PHONES = 2  # "ask" -> "asking", "tip" -> "tips", "question" -> "questions"
 MIN_PHONES_TO_SUBSTITUTE = 2  # shorter words get no sound-alike substitutes
+NEVER_SHOWN = frozenset({"ass", "piss", "dick", "hell", "gays"})  # rivals appear in -v logs: nothing crude
 MIN_LETTERS = 3  # "s", "es", "os": letter names and abbreviations are not what people say
 
 
@@ -48,7 +54,7 @@ MIN_LETTERS = 3  # "s", "es", "os": letter names and abbreviations are not what 
 class Confusion:
     text: str
     trigger: str
-    kind: str  # substitution, closed-class, partial, dropped
+    kind: str  # extension, substitution, closed-class, partial, dropped
     distance: float  # phone distance of the changed word (0 for partials and drops)
 
 
@@ -112,7 +118,7 @@ class Lexicon:
         return tuple(tuple(p.split()) for _, p in self.entries.get(word, ()))
 
     def common_words(self, min_log10: float = MIN_LOG10_FREQUENCY) -> list[str]:
-        return [w for w, f in self.frequency.items() if f >= min_log10 and w in self.entries and w.isalpha() and len(w) >= MIN_LETTERS]
+        return [w for w, f in self.frequency.items() if f >= min_log10 and w in self.entries and w.isalpha() and len(w) >= MIN_LETTERS and w not in NEVER_SHOWN]
 
     @functools.cached_property
     def by_length(self) -> dict[int, tuple[list[str], np.ndarray]]:
@@ -177,6 +183,24 @@ def similar_words(word: str, lexicon: Lexicon, limit: int = SUBSTITUTIONS_PER_WO
     return [(w, d) for d, _, w in scored[:limit]]
 
 
+def extended_words(word: str, lexicon: Lexicon, limit: int = EXTENSIONS_PER_WORD) -> list[str]:
+    """Common words that begin with all of `word`'s phones and add one or two: its inflections
+    and the like ("asking", "tips"), most common first."""
+    found: dict[str, float] = {}
+    for phones in lexicon.phones(word):
+        if len(phones) < MIN_PHONES_TO_SUBSTITUTE:
+            continue
+        own = np.array([PHONE_INDEX[p] for p in phones if p in PHONE_INDEX], dtype=np.int16)
+        for extra in range(1, MAX_EXTENSION_PHONES + 1):
+            if len(phones) + extra not in lexicon.by_length:
+                continue
+            owners, rows = lexicon.by_length[len(phones) + extra]
+            for k in np.flatnonzero((rows[:, : len(own)] == own).all(axis=1)):
+                if owners[k] != word:
+                    found[owners[k]] = lexicon.frequency[owners[k]]
+    return sorted(found, key=lambda w: -found[w])[:limit]
+
+
 def confusions(trigger: str, lexicon: Lexicon | None = None, exclude: Iterable[str] = ()) -> list[Confusion]:
     """The generated confusion set of one trigger phrase (never a phrase in `exclude`)."""
     lexicon = lexicon or default_lexicon()
@@ -190,6 +214,8 @@ def confusions(trigger: str, lexicon: Lexicon | None = None, exclude: Iterable[s
             found[text] = Confusion(text, trigger, kind, distance)
 
     for i, word in enumerate(words):
+        for other in extended_words(word, lexicon):
+            add(words[:i] + [other] + words[i + 1 :], "extension")
         for other, distance in similar_words(word, lexicon):
             add(words[:i] + [other] + words[i + 1 :], "substitution", distance)
         for group in (PRONOUNS, ARTICLES):

@@ -13,7 +13,7 @@ seconds of audio and a range of possible phrase ends, and gets the best score pe
 over every classifier window ending in that range (one every 80 ms).
 
 pyopen-wakeword is imported lazily: without it (e.g. on 32-bit Arm, where it has no wheel)
-``load_detector`` returns None and ``unavailable_reason()`` says why; the rest of the
+``load_detector`` raises NeuralUnavailable saying why; the rest of the
 program does not need it. The wake-word models that pyopen-wakeword also bundles (alexa,
 hey_jarvis, ...; non-commercial licence) are never loaded.
 """
@@ -48,12 +48,8 @@ MEL_CHUNK = 1760  # samples per melspectrogram call row, as in openWakeWord's st
 MEL_TAIL = MEL_CHUNK - MEL_WINDOW - (EMB_STEP_MELS - 1) * MEL_HOP  # 128 samples past a chunk's last frame
 EMB_LEAD_MELS = 4  # frames before the first embedding, so the last embedding ends a chunk's last frame
 
-_unavailable: str | None = None
-
-
-def unavailable_reason() -> str | None:
-    """Why the last load_detector() returned None (None if it did not)."""
-    return _unavailable
+class NeuralUnavailable(Exception):
+    """pyopen-wakeword cannot be loaded on this machine (the message says why)."""
 
 
 class SpeechEmbedding:
@@ -262,14 +258,11 @@ class NeuralDetector:
         return NeuralEvidence(scores, (end_sample - (count - 1 - best) * EMB_STEP) / RATE)
 
 
-def load_detector(model_path: Path | None = None) -> NeuralDetector | None:
-    """The detector, or None when pyopen-wakeword cannot be loaded here (see unavailable_reason()).
-    A missing or corrupt weights file raises UserError."""
-    global _unavailable
+def load_detector(model_path: Path | None = None) -> NeuralDetector:
+    """The detector. Raises NeuralUnavailable when pyopen-wakeword cannot be loaded here,
+    UserError for a missing or corrupt weights file."""
     try:
         embedding = SpeechEmbedding()
     except (ImportError, OSError, ValueError, RuntimeError, AttributeError) as exc:
-        _unavailable = f"the neural wake signal is off: pyopen-wakeword cannot be loaded ({type(exc).__name__}: {exc})"
-        return None
-    _unavailable = None
+        raise NeuralUnavailable(f"the neural wake signal is off: pyopen-wakeword cannot be loaded ({type(exc).__name__}: {exc})") from None
     return NeuralDetector(model_path, embedding=embedding)
