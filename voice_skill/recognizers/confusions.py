@@ -60,6 +60,7 @@ class Confusion:
 
 PHONES = tuple(sorted(set().union(*PHONE_CLASSES)))
 PHONE_INDEX = {p: i for i, p in enumerate(PHONES)}
+IS_VOWEL = np.array([p in VOWELS for p in PHONES], dtype=bool)
 
 
 def phone_class(phone: str) -> int:
@@ -169,18 +170,35 @@ def similar_words(word: str, lexicon: Lexicon, limit: int = SUBSTITUTIONS_PER_WO
         return []  # "a": any vowel would do; pronouns and articles are swapped by class instead
     allowed = 1.0 if longest <= 3 else 2.0
     best: dict[str, float] = {}
+    accent_variants: set[str] = set()
     for phones in own:
         for length in range(max(1, len(phones) - int(allowed)), len(phones) + int(allowed) + 1):
             if length not in lexicon.by_length:
                 continue
             owners, rows = lexicon.by_length[length]
             distances = _distances(phones, rows)
+            if length == len(phones):
+                accent_variants |= {owners[k] for k in _one_vowel_apart(phones, rows)}
             for k in np.flatnonzero(distances <= allowed):
                 other = owners[k]
                 best[other] = min(best.get(other, 99.0), float(distances[k]))
+    # A word one vowel away ("tip" and "tape", "us" and "is") is how the same word sounds in
+    # another accent or voice: as a rival it rejects the real phrase, so it is left out.
+    for other in accent_variants:
+        best.pop(other, None)
     # A homophone ("tip" and "tipp") is left out: the recognizer cannot tell them apart anyway.
     scored = sorted((d, -lexicon.frequency[w], w) for w, d in best.items() if w != word and d > 0)
     return [(w, d) for d, _, w in scored[:limit]]
+
+
+def _one_vowel_apart(phones: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
+    """Rows (pronunciations as long as `phones`) that differ from it in one vowel only."""
+    own = np.array([PHONE_INDEX.get(p, -1) for p in phones], dtype=np.int16)
+    differs = rows != own
+    single = np.flatnonzero(differs.sum(axis=1) == 1)
+    where = differs[single].argmax(axis=1)
+    both_vowels = IS_VOWEL[rows[single, where]] & IS_VOWEL[own[where]]
+    return single[both_vowels]
 
 
 def extended_words(word: str, lexicon: Lexicon, limit: int = EXTENSIONS_PER_WORD) -> list[str]:

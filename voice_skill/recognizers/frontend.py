@@ -30,6 +30,17 @@ VAD_MODE = 1  # pocketsphinx.Vad.MEDIUM_LOOSE (0 loose .. 3 strict; 0 and 2 meas
 ENDPOINT_WINDOW = 0.2  # seconds of non-speech that end an utterance
 HISTORY_SECONDS = 4.0  # cleaned audio kept for looking back at a candidate
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
+DITHER = np.tile(np.array([1, -1], dtype=np.int16), 4096)  # +-1 LSB, for digital silence
+
+
+def _dithered(frame: bytes) -> bytes:
+    """Digital silence (zeros or +-1, as from a file or a muted source) with an inaudible
+    +-1 LSB pattern added: the voice activity detector can hold all-zero frames for speech
+    for seconds (measured: 2.2 s after a phrase), which delays the end of the utterance."""
+    samples = np.frombuffer(frame, dtype=np.int16)
+    if np.abs(samples).max(initial=0) > 1:
+        return frame
+    return DITHER[: len(samples)].tobytes()
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ class FrontEnd:
         self._recent.append((frame_start, frame))
         self._history.append(frame)
         was_in_speech = self._endpointer.in_speech
-        speech = self._endpointer.process(frame)
+        speech = self._endpointer.process(_dithered(frame))
         if speech is None:
             return []
         events: list[FrontEndEvent] = []

@@ -171,6 +171,9 @@ class SphinxDecoder:
         fsg = self._decoder.create_fsg(name, start, final, transitions)
         self._decoder.add_fsg(name, fsg)
 
+    def remove_grammar(self, name: str) -> None:
+        self._decoder.remove_search(name)
+
     def add_jsgf(self, name: str, jsgf: str, words: set[str]) -> None:
         self._add_words(words, False)
         self._decoder.add_jsgf_string(name, jsgf)

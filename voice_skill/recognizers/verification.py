@@ -14,10 +14,17 @@ twice, each time with the same coarse phone loop allowed before the phrase:
    phrase, "a question", "the tip", after other words).
 
 Each is decoded both with and without the phone loop (the loop can crowd a phrase said on its
-own out of the search beam), and the better-scoring decode of each side counts. The margin is
-how much better, per frame, the wake phrase explains the window than the best
-of the rest does: a likelihood ratio between "a wake phrase ends here" and "something that
+own out of the search beam), and the better-scoring decode of each side names its best phrase.
+The margin is how much better, per frame, the best wake phrase explains the window than the
+best of the rest does: a likelihood ratio between "a wake phrase ends here" and "something that
 sounds like one ends here". Below zero, something that is not a wake phrase fits better.
+
+The two finalists are scored again, each in a grammar of its own (that phrase, with and
+without the phone loop before it), before they are compared. PocketSphinx scores every frame
+relative to the best of the sounds its search is considering at that frame, so scores from a
+search over six phrases and one over six hundred are not comparable: the big search's
+scores come out lower for the same fit, which made every wake phrase look better than its
+rivals. Two searches of the same shape are.
 
 Commands ("another one", "speak softer") must be the whole utterance; they get the plain
 fit check only.
@@ -25,7 +32,7 @@ fit check only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, base_word, frame_score, is_filler, total_score, word_scores
 
@@ -34,6 +41,9 @@ WAKE_WHOLE_SEARCH = "wake-whole"
 OTHER_SEARCH = "other"
 OTHER_WHOLE_SEARCH = "other-whole"
 COMMAND_SEARCH = "command"
+FINALIST_SEARCH = "finalist:"  # + the phrase: a grammar of one phrase, for a fair comparison
+FINALIST_SEARCHES_KEPT = 96
+MIN_MARGIN = -9.0  # the margin when only the rival survives its search (and +9 for the wake phrase)  # the least recently used are removed beyond this
 FRAME_SECONDS = 0.01
 
 
@@ -45,11 +55,13 @@ class PhoneticEvidence:
     phones_per_second: float
     margin: float | None = None  # per frame; < 0: something that is not a wake phrase fits better
     rival: str | None = None  # the best-fitting non-wake phrase
+    rival_is_decoy: bool = False  # ... and it is one of the trigger table's own decoys
+    phrase_end: float | None = None  # seconds into the window where the phrase's last word ends
 
     def describe(self) -> str:
         text = f"fit {self.frame_score:.2f}/frame (worst word {self.worst_word:.2f}), {self.phones_per_second:.1f} phones/s"
         if self.margin is not None:
-            text += f", margin {self.margin:+.3f} over {self.rival!r}"
+            text += f", margin {self.margin:+.3f} over {'the decoy ' if self.rival_is_decoy else ''}{self.rival!r}"
         return text
 
 
@@ -58,8 +70,9 @@ def _phrase(hypothesis: str) -> str:
 
 
 class PhoneticVerifier:
-    def __init__(self, decoder: SphinxDecoder, wake: tuple[str, ...], rivals: tuple[str, ...], commands: tuple[str, ...], phone_counts: dict[str, int]):
+    def __init__(self, decoder: SphinxDecoder, wake: tuple[str, ...], rivals: tuple[str, ...], commands: tuple[str, ...], phone_counts: dict[str, int], decoys: tuple[str, ...] = ()):
         self._decoder = decoder
+        self._decoys = set(decoys)
         self._phone_counts = phone_counts
         self._wake = set(wake)
         self._commands = set(commands)
@@ -71,6 +84,28 @@ class PhoneticVerifier:
             decoder.add_grammar(OTHER_WHOLE_SEARCH, Grammar(whole=rivals, filler=False))
         if commands:
             decoder.add_grammar(COMMAND_SEARCH, Grammar(whole=commands + wake, filler=False))
+        self._finalists: dict[str, None] = {}  # phrases with a search of their own, oldest first
+
+    def _finalist_score(self, phrase: str, pcm: bytes) -> tuple[float, list]:
+        """The window's best score with `phrase` at its end, decoded in grammars of that phrase
+        alone: once after the phone loop, once as the whole window (-inf and no segments if
+        neither path survives the search beam: the phrase is not there)."""
+        best: tuple[float, list] = (float("-inf"), [])
+        for shape, grammar in (("whole", Grammar(whole=(phrase,), filler=False)), ("ending", Grammar(ending=(phrase,)))):
+            key = f"{FINALIST_SEARCH}{shape}:{phrase}"
+            if key in self._finalists:
+                self._finalists.pop(key)
+            else:
+                if len(self._finalists) >= FINALIST_SEARCHES_KEPT:
+                    oldest = next(iter(self._finalists))
+                    self._finalists.pop(oldest)
+                    self._decoder.remove_grammar(oldest)
+                self._decoder.add_grammar(key, grammar)
+            self._finalists[key] = None
+            _, segments = self._decoder.decode(key, pcm)
+            if segments and total_score(segments) > best[0]:
+                best = (total_score(segments), segments)
+        return best
 
     def _evidence(self, text: str, segments) -> PhoneticEvidence | None:
         words = word_scores(segments)
@@ -78,7 +113,7 @@ class PhoneticVerifier:
             return None
         seconds = (words[-1].end - words[0].start + 1) * FRAME_SECONDS
         rate = self._phone_counts.get(text, 0) / seconds if seconds > 0 else 0.0
-        return PhoneticEvidence(text, frame_score(words), min(w.per_frame for w in words), rate)
+        return PhoneticEvidence(text, frame_score(words), min(w.per_frame for w in words), rate, phrase_end=(words[-1].end + 1) * FRAME_SECONDS)
 
     def _best(self, searches: tuple[str, ...], pcm: bytes, phrases: set[str] | None) -> tuple[str, list]:
         """The best-scoring decode of the window among these searches that ends in a phrase."""
@@ -104,9 +139,13 @@ class PhoneticVerifier:
         other, other_segments = self._best((OTHER_SEARCH, OTHER_WHOLE_SEARCH), pcm, None)
         if not other_segments:
             return evidence
-        frames = sum(s.end_frame - s.start_frame + 1 for s in segments) or 1
-        margin = (total_score(segments) - total_score(other_segments)) / frames
-        return PhoneticEvidence(evidence.text, evidence.frame_score, evidence.worst_word, evidence.phones_per_second, margin, other)
+        wake_score, wake_segments = self._finalist_score(text, pcm)
+        other_score, other_segments = self._finalist_score(other, pcm)
+        if not wake_segments and not other_segments:
+            return evidence
+        frames = sum(s.end_frame - s.start_frame + 1 for s in wake_segments or other_segments) or 1
+        margin = max(MIN_MARGIN, min(-MIN_MARGIN, (wake_score - other_score) / frames))
+        return replace(evidence, margin=margin, rival=other, rival_is_decoy=other in self._decoys)
 
     def verify_command(self, pcm: bytes) -> PhoneticEvidence | None:
         """The phrase this whole window holds, if it is a command."""

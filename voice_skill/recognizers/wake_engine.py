@@ -98,7 +98,7 @@ class WakeEngine:
         # The longest a phrase said by itself can take: its phones at a slow 5.5 a second.
         max_phrase_seconds = max(counts.values()) / 5.5 + 0.4
         self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
-        self.verifier = PhoneticVerifier(decoder, wake, rivals, commands, counts)
+        self.verifier = PhoneticVerifier(decoder, wake, rivals, commands, counts, decoys)
         self.neural = neural
         self._neural_phrases: set[str] = set()
         if neural is not None:
@@ -115,6 +115,12 @@ class WakeEngine:
 
     def finish(self) -> list[Heard]:
         return self._handle(self.frontend.finish())
+
+    def restart(self) -> None:
+        """A new stream: forget the audio, the background estimate and any utterance."""
+        self.spotter.cancel()
+        self.frontend = FrontEnd(self.options.noise_suppression)
+        self._speech_bytes = 0
 
     def reset(self) -> None:
         """Forget the current utterance (the skill's own voice)."""
@@ -194,13 +200,16 @@ class WakeEngine:
         # A wake phrase or a decoy ends the utterance: weigh the best wake phrase against
         # everything else that could end it, in the candidate's window.
         window = self._window(start - WINDOW_LEAD)
+        window_start = self.frontend.now - len(window) / 2 / SAMPLE_RATE
         evidence = self.verifier.verify_wake(window)
         if evidence is None:
             log.debug("%s: ends with %r, but no wake phrase fits its window", where, candidate.text)
             return [Heard(candidate.text, self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
         text = evidence.text
         intent = self._intent_of[text]
-        neural = self._neural_scores(end) if self.rule.signals != PHONETIC and text in self._neural_phrases else None
+        # The neural windows end around the phrase's end (the utterance may go on a little).
+        phrase_end = window_start + evidence.phrase_end if evidence.phrase_end is not None else end
+        neural = self._neural_scores(phrase_end) if self.rule.signals != PHONETIC and text in self._neural_phrases else None
         score = neural.get(intent) if neural is not None else None
         decision = decide(self.rule, evidence, score, noisy)
         if self.observer is not None:

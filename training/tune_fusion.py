@@ -1,0 +1,224 @@
+"""Pick the wake engine's fusion thresholds on the development voices (never evaluation voices).
+
+    python3 -m training.tune_fusion collect      # run the engine over the dev clips, keep its evidence
+    python3 -m training.tune_fusion grid         # every rule in the grid: true and false accepts
+    python3 -m training.tune_fusion check        # the rule in voice_skill/recognizers/fusion.py
+
+The dev clips: the DEV voices of ``training.voices`` say each wake phrase and 12 sentences of
+``bench/dev_near_misses.txt`` in six conditions (clean; right after a lead-in of
+``bench/dev_leadins.txt`` with a 0.05-0.25 s gap; reverb; fan noise at 10 and 5 dB; run-on at
+10 dB), and 20 sentences of ``bench/dev_sentences.txt`` each (some at 15 dB). Nothing here is an
+evaluation voice or an evaluation text (tests/test_training.py checks the text lists).
+
+``collect`` runs the real engine with every threshold open (so every candidate reaches the
+fusion rule) and stores each decision's evidence (phonetic fit, margin, neural scores) in
+``training/out/fusion_evidence.pkl``; ``grid`` and ``check`` replay the fusion rule over it,
+which takes seconds. The engine's structure (spotter, verifier, neural window) must be the
+same as at collection time: collect again after changing any of them.
+
+The rule is picked from the Pareto front (true accepts up, near-miss false accepts down) among
+rules with no false accept on ordinary speech. Costs: ``collect`` about 10 CPU minutes (more
+the first time: synthesis), ``grid`` under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import pickle
+import random
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.voices import DEV, TRAINING_DIR, synthesize
+
+REPO = TRAINING_DIR.parent
+RATE = 16000
+EVIDENCE = TRAINING_DIR / "out" / "fusion_evidence.pkl"
+CONDITIONS = ("clean", "runon", "reverb", "fan10", "fan5", "runon10")
+SNR = {"fan10": 10, "fan5": 5, "runon10": 10}
+NEAR_PER_CONDITION = 12
+ORDINARY_PER_VOICE = 20
+LEVEL_DBFS = -23.0
+
+GRID = dict(
+    min_frame_score=[-2.5, -3.0, -3.5, -4.5],
+    noisy_allowance=[0.0, 0.8],
+    min_worst_word=[-6.0, -7.0, -99.0],
+    min_margin=[-0.6, -0.45, -0.35, -0.25, -0.15, -0.05],
+    neural_sure=[0.8, 0.9, 0.97, 1.01],
+    neural_veto=[0.05, 0.1, 0.15, 0.3, 0.5],
+    floor_frame_score=[-5.0, -6.0],
+)
+
+
+@dataclass(frozen=True)
+class Clip:
+    voice: str
+    condition: str
+    text: str
+    role: str  # trigger | near | ordinary
+    intent: str | None
+
+
+def _lines(name: str) -> list[str]:
+    return [line.strip() for line in (REPO / "bench" / name).read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _fan(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    shape = 1 / np.sqrt(np.maximum(f, 20.0)) / np.sqrt(1 + (f / 4000.0) ** 4)
+    x = np.fft.irfft(spectrum * shape, n)
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _level(a: np.ndarray) -> np.ndarray:
+    active = a[np.abs(a) > 1e-3]
+    r = np.sqrt(np.mean(active**2)) if len(active) else 0.0
+    return (a * (10 ** (LEVEL_DBFS / 20) / r)).astype(np.float32) if r > 0 else a
+
+
+def _reverb(a: np.ndarray) -> np.ndarray:
+    import soundfile
+
+    with tempfile.TemporaryDirectory() as d:
+        soundfile.write(f"{d}/i.wav", np.concatenate([a, np.zeros(12800, np.float32)]), RATE, subtype="FLOAT")
+        subprocess.run(["sox", f"{d}/i.wav", f"{d}/o.wav", "reverb", "50", "50", "30", "100", "5"], check=True, capture_output=True)
+        return soundfile.read(f"{d}/o.wav", dtype="float32")[0]
+
+
+def _clip(parts: list[tuple[np.ndarray, float]], snr: float | None, seed: int) -> np.ndarray:
+    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
+    pieces = [silence(0.5)]
+    for audio, gap in parts:
+        pieces += [audio, silence(gap)]
+    pieces.append(silence(1.0))
+    y = np.concatenate(pieces)
+    floor = 10 ** (-70 / 20) if snr is None else 10 ** ((LEVEL_DBFS - snr) / 20)
+    return (y + _fan(len(y), seed) * floor).astype(np.float32)
+
+
+def dev_clips(seed: int = 1, conditions=CONDITIONS):
+    """(Clip, audio) for every dev clip, reproducibly."""
+    from voice_skill.intents import WAKE_INTENTS, load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+
+    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    triggers = {p: intent for intent in WAKE_INTENTS for p in table.intents.get(intent, ())}
+    near, leadins, ordinary = _lines("dev_near_misses.txt"), _lines("dev_leadins.txt"), _lines("dev_sentences.txt")
+    rng = random.Random(seed)
+    for voice in DEV:
+        say = lambda text, rate=1.0: _level(synthesize(text, voice, rate=rate))  # noqa: E731
+        for condition in conditions:
+            for text in list(triggers) + rng.sample(near, NEAR_PER_CONDITION):
+                x = say(text, rng.uniform(0.9, 1.1))
+                if condition == "reverb":
+                    x = _reverb(x)
+                parts = [(x, 0.0)]
+                if condition.startswith("runon"):
+                    parts.insert(0, (say(rng.choice(leadins)), rng.uniform(0.05, 0.25)))
+                role = "trigger" if text in triggers else "near"
+                yield Clip(voice.key, condition, text, role, triggers.get(text)), _clip(parts, SNR.get(condition), rng.randrange(1 << 30))
+        for sentence in rng.sample(ordinary, ORDINARY_PER_VOICE):
+            yield Clip(voice.key, "ordinary", sentence, "ordinary", None), _clip([(say(sentence), 0.0)], rng.choice([None, None, 15]), rng.randrange(1 << 30))
+
+
+def collect(out: Path = EVIDENCE) -> None:
+    from voice_skill.recognizers.choose import build_wake_engine
+    from voice_skill.recognizers.fusion import FusionRule
+    from voice_skill.recognizers.wake_engine import EngineOptions
+    from voice_skill.intents import load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+
+    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    wide_open = FusionRule(min_frame_score=-99, floor_frame_score=-99, min_worst_word=-99, min_phones_per_second=0, neural_veto=-1, min_margin=-99)
+    records: list[tuple[Clip, list]] = []
+    engine = build_wake_engine("fused", table, report=lambda line: None, options=EngineOptions(rule=wide_open))
+    for clip, audio in dev_clips():
+        decisions: list = []
+        engine.restart()
+        engine.observer = decisions.append
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        for i in range(0, len(pcm), 2048):
+            engine.feed(pcm[i : i + 2048])
+        engine.finish()
+        records.append((clip, [(d.text, d.phonetic, d.neural, d.noisy) for d in decisions]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pickle.dumps(records))
+    print(f"{len(records)} clips, {sum(len(d) for _, d in records)} decisions -> {out}")
+
+
+def evaluate(rule, records, intent_of) -> tuple[collections.Counter, collections.Counter]:
+    """True accepts per condition, false accepts per role (near, ordinary)."""
+    from voice_skill.recognizers.fusion import decide
+
+    ta: collections.Counter = collections.Counter()
+    fa: collections.Counter = collections.Counter()
+    for clip, decisions in records:
+        fired = [intent_of[text] for text, phonetic, neural, noisy in decisions if decide(rule, phonetic, (neural or {}).get(intent_of[text]), noisy).accept]
+        if clip.role == "trigger":
+            ta[clip.condition] += clip.intent in fired
+        elif fired:
+            fa[clip.role] += 1
+    return ta, fa
+
+
+def _load(path: Path):
+    from voice_skill.intents import load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+
+    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
+    records = pickle.loads(path.read_bytes())
+    totals = collections.Counter(clip.role for clip, _ in records)
+    return records, intent_of, totals
+
+
+def grid(path: Path = EVIDENCE) -> None:
+    from voice_skill.recognizers.fusion import FusionRule
+
+    records, intent_of, totals = _load(path)
+    keys = list(GRID)
+    results = []
+    for values in itertools.product(*GRID.values()):
+        ta, fa = evaluate(FusionRule(**dict(zip(keys, values))), records, intent_of)
+        results.append((sum(ta.values()), fa["near"], fa["ordinary"], dict(zip(keys, values)), dict(ta)))
+    front: list = []
+    for r in sorted((r for r in results if r[2] == 0), key=lambda r: (r[1], -r[0])):
+        if not front or r[0] > front[-1][0]:
+            front.append(r)
+    print(f"Pareto front (no false accept on {totals['ordinary']} ordinary clips): true accepts of {totals['trigger']}, near-miss false accepts of {totals['near']}")
+    for hits, near, _, rule, by_condition in front:
+        print(f"{hits:4d}  near FA {near:3d}  {rule}  {by_condition}")
+
+
+def check(path: Path = EVIDENCE) -> None:
+    from voice_skill.recognizers.fusion import FusionRule
+
+    records, intent_of, totals = _load(path)
+    for signals in ("fused", "phonetic"):  # the neural signal alone decides per utterance: see bench/neural_eval.py
+        rule = FusionRule(signals=signals)
+        ta, fa = evaluate(rule, records, intent_of)
+        print(f"{signals:8s} true accepts {sum(ta.values())}/{totals['trigger']} {dict(ta)}; false accepts: near {fa['near']}/{totals['near']}, ordinary {fa['ordinary']}/{totals['ordinary']}")
+    print("rule:", asdict(FusionRule()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=("collect", "grid", "check"))
+    parser.add_argument("--evidence", type=Path, default=EVIDENCE)
+    args = parser.parse_args(argv)
+    {"collect": collect, "grid": grid, "check": check}[args.step](args.evidence)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
