@@ -30,6 +30,9 @@ VAD_MODE = 1  # pocketsphinx.Vad.MEDIUM_LOOSE (0 loose .. 3 strict; 0 and 2 meas
 ENDPOINT_WINDOW = 0.2  # seconds of non-speech that end an utterance
 HISTORY_SECONDS = 4.0  # cleaned audio kept for looking back at a candidate
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
+LEVEL_HISTORY = 1000  # 10 s of 10 ms frame levels: the background floor is their minimum
+RECENT_LEVELS = 100  # the last second's floor starts the suppressor early
+DECIDE_EVERY = 10  # frames (100 ms) between decisions
 DITHER = np.tile(np.array([1, -1], dtype=np.int16), 4096)  # +-1 LSB, for digital silence
 
 
@@ -79,7 +82,8 @@ class FrontEnd:
         self._history: deque[bytes] = deque(maxlen=int(HISTORY_SECONDS / frame_seconds))
         self._raw = bytearray()  # waiting for a whole 10 ms block
         self._pending = bytearray()  # waiting for a whole endpointer frame
-        self._levels: deque[float] = deque(maxlen=1000)  # 10 s of 10 ms frame levels (dBFS)
+        self._levels = np.zeros(LEVEL_HISTORY, dtype=np.float32)  # 10 ms frame levels (dBFS), a ring
+        self._level_count = 0
         self._running = False  # the suppressor is being fed
         self.suppressing = False  # its output is being used
         self.samples = 0
@@ -99,8 +103,10 @@ class FrontEnd:
         return b"".join(frames)[-keep:]
 
     def _decide_suppression(self) -> None:
-        floor = min(self._levels)
-        recent = min(list(self._levels)[-100:])
+        filled = min(self._level_count, LEVEL_HISTORY)
+        floor = float(self._levels[:filled].min())
+        last = (self._level_count - 1 - np.arange(min(filled, RECENT_LEVELS))) % LEVEL_HISTORY
+        recent = float(self._levels[last].min())
         if floor > NOISY_FLOOR_DBFS:
             self.suppressing = True
         elif floor < NOISY_FLOOR_DBFS - NOISY_HYSTERESIS_DB:
@@ -112,17 +118,24 @@ class FrontEnd:
             return pcm
         self._raw += pcm
         usable = len(self._raw) - len(self._raw) % FRAME_10MS
-        out = bytearray()
-        for i in range(0, usable, FRAME_10MS):
-            frame = bytes(self._raw[i : i + FRAME_10MS])
-            samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
-            level = float(np.sqrt(np.mean(samples * samples))) / 32768 + 1e-9
-            self._levels.append(20 * math.log10(level))
-            if len(self._levels) % 10 == 0 and not self._endpointer.in_speech:
-                self._decide_suppression()  # between utterances only: never mid-phrase
-            cleaned = self._denoiser.Process10ms(frame).audio if self._running else frame
-            out += cleaned if self.suppressing else frame
+        if not usable:
+            return b""
+        chunk = bytes(self._raw[:usable])
         del self._raw[:usable]
+        block = np.frombuffer(chunk, dtype=np.int16).reshape(-1, FRAME_10MS // 2).astype(np.float32)
+        levels = 20 * np.log10(np.sqrt(np.mean(block * block, axis=1)) / 32768 + 1e-9)
+        out = bytearray()
+        for k, level in enumerate(levels):
+            self._levels[self._level_count % LEVEL_HISTORY] = level
+            self._level_count += 1
+            if self._level_count % DECIDE_EVERY == 0 and not self._endpointer.in_speech:
+                self._decide_suppression()  # between utterances only: never mid-phrase
+            frame = chunk[k * FRAME_10MS : (k + 1) * FRAME_10MS]
+            if self._running:  # fed while warming up, used while suppressing
+                cleaned = self._denoiser.Process10ms(frame).audio
+                out += cleaned if self.suppressing else frame
+            else:
+                out += frame
         return bytes(out)
 
     def feed(self, pcm: bytes) -> list[FrontEndEvent]:

@@ -55,6 +55,16 @@ class Decision:
     rule: str  # which rule decided, for the log
 
 
+def below_floor(rule: FusionRule, phonetic: PhoneticEvidence) -> bool:
+    """Rejected whatever the rivals and the neural signal say (rule 1)."""
+    return phonetic.frame_score < rule.floor_frame_score or phonetic.phones_per_second < rule.min_phones_per_second
+
+
+def neural_matters(rule: FusionRule, phonetic: PhoneticEvidence | None, noisy: bool) -> bool:
+    """Whether some neural score would change the decision (if not, it need not be computed)."""
+    return decide(rule, phonetic, 0.0, noisy).accept != decide(rule, phonetic, 1.0, noisy).accept
+
+
 def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | None, noisy: bool) -> Decision:
     """Accept or reject a wake-phrase candidate. `neural` is the neural score of the
     candidate's intent (None when there is no neural signal)."""
@@ -67,7 +77,7 @@ def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | 
     use_neural = rule.signals == FUSED and neural is not None
     bar = rule.min_frame_score - (rule.noisy_allowance if noisy else 0.0)
     fits = phonetic.frame_score >= bar and phonetic.worst_word >= rule.min_worst_word
-    if phonetic.frame_score < rule.floor_frame_score or phonetic.phones_per_second < rule.min_phones_per_second:
+    if below_floor(rule, phonetic):
         return Decision(False, "phonetic floor")
     min_margin = rule.min_margin_decoy if phonetic.rival_is_decoy else rule.min_margin
     if rule.use_rivals and phonetic.margin is not None and phonetic.margin < min_margin:

@@ -62,6 +62,8 @@ class PhoneticEvidence:
         text = f"fit {self.frame_score:.2f}/frame (worst word {self.worst_word:.2f}), {self.phones_per_second:.1f} phones/s"
         if self.margin is not None:
             text += f", margin {self.margin:+.3f} over {'the decoy ' if self.rival_is_decoy else ''}{self.rival!r}"
+        else:
+            text += ", margin not weighed"
         return text
 
 
@@ -128,13 +130,15 @@ class PhoneticVerifier:
                 best = (score, text, segments)
         return (best[1], best[2]) if best else ("", [])
 
-    def verify_wake(self, pcm: bytes) -> PhoneticEvidence | None:
-        """The best wake phrase at the end of this window, with its margin over the rest."""
+    def verify_wake(self, pcm: bytes, compare=lambda evidence: True) -> PhoneticEvidence | None:
+        """The best wake phrase at the end of this window, with its margin over the rest.
+        `compare(evidence)` says whether the rivals are worth weighing (they are the costly
+        part); when it says no, the evidence comes back without a margin."""
         text, segments = self._best((WAKE_SEARCH, WAKE_WHOLE_SEARCH), pcm, self._wake)
         if not text:
             return None
         evidence = self._evidence(text, segments)
-        if evidence is None or not self._rivals:
+        if evidence is None or not self._rivals or not compare(evidence):
             return evidence
         other, other_segments = self._best((OTHER_SEARCH, OTHER_WHOLE_SEARCH), pcm, None)
         if not other_segments:

@@ -30,7 +30,7 @@ from voice_skill.errors import UserError
 from voice_skill.intents import WAKE_INTENTS, TriggerTable
 from voice_skill.recognizers.base import SAMPLE_RATE, Heard
 from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, Speech, SpeechEnded, SpeechStarted
-from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, decide
+from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, below_floor, decide, neural_matters
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
 from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
 from voice_skill.recognizers.verification import PhoneticEvidence, PhoneticVerifier
@@ -201,15 +201,20 @@ class WakeEngine:
         # everything else that could end it, in the candidate's window.
         window = self._window(start - WINDOW_LEAD)
         window_start = self.frontend.now - len(window) / 2 / SAMPLE_RATE
-        evidence = self.verifier.verify_wake(window)
+        # Below the floor nothing else counts: the rivals (the costly part) are not weighed.
+        evidence = self.verifier.verify_wake(window, compare=lambda fit: self.observer is not None or not below_floor(self.rule, fit))
         if evidence is None:
-            log.debug("%s: ends with %r, but no wake phrase fits its window", where, candidate.text)
-            return [Heard(candidate.text, self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
+            log.debug("%s: ends with %r, but no wake phrase fits its window -> reject", where, candidate.text)
+            heard = "" if candidate.text in self._wake else candidate.text  # a decoy may be reported as heard
+            return [Heard(heard, self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
         text = evidence.text
         intent = self._intent_of[text]
         # The neural windows end around the phrase's end (the utterance may go on a little).
         phrase_end = window_start + evidence.phrase_end if evidence.phrase_end is not None else end
-        neural = self._neural_scores(phrase_end) if self.rule.signals != PHONETIC and text in self._neural_phrases else None
+        asked = self.rule.signals != PHONETIC and text in self._neural_phrases
+        # The neural score is computed only where some score would change the decision.
+        asked = asked and (self.observer is not None or neural_matters(self.rule, evidence, noisy))
+        neural = self._neural_scores(phrase_end) if asked else None
         score = neural.get(intent) if neural is not None else None
         decision = decide(self.rule, evidence, score, noisy)
         if self.observer is not None:
@@ -217,7 +222,8 @@ class WakeEngine:
         log.debug(
             "%s: %r%s (spotted %r): %s%s -> %s (%s)",
             where, text, " after other speech" if candidate.after_speech else "", candidate.text, evidence.describe(),
-            f", neural {score:.2f}" if score is not None else "", "accept" if decision.accept else "reject", decision.rule,
+            f", neural {score:.2f}" if score is not None else ", neural not asked (no score would change this)" if self.rule.signals != PHONETIC else "",
+            "accept" if decision.accept else "reject", decision.rule,
         )
         heard = text if decision.accept else (evidence.rival or "")
         confidence = _confidence(evidence) if decision.accept else 0.0
