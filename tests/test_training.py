@@ -102,3 +102,40 @@ def test_tiny_training_run_builds_a_loadable_model(tmp_path, monkeypatch):
     losses = [epoch["loss"] for epoch in report["history"]]
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert 0.0 < report["metrics"]["threshold"] <= 1.0
+
+
+def test_fusion_tuning_replays_the_real_rule_over_kept_evidence(tmp_path, capsys):
+    """training/tune_fusion.py: the evidence of each dev clip is replayed through the run-time
+    fusion rule; a clip whose wake phrase fits and beats its rivals counts as heard, a near
+    miss that a rival beats does not, and the grid prints a front of rules."""
+    import pickle
+
+    from training import tune_fusion
+    from voice_skill.recognizers.verification import PhoneticEvidence
+
+    good = PhoneticEvidence("give us a tip", -1.5, -2.5, 10.0, margin=0.3, rival="give us a kick")
+    beaten = PhoneticEvidence("give us a tip", -2.0, -4.0, 10.0, margin=-0.8, rival="give us a kiss")
+    weak = PhoneticEvidence("ask us a question", -7.0, -9.0, 10.0, margin=0.1, rival="ask us a riddle")
+    records = [
+        (tune_fusion.Clip("dev", "clean", "give us a tip", "trigger", "tip"), [("give us a tip", good, {"tip": 0.7}, False)]),
+        (tune_fusion.Clip("dev", "fan5", "give us a kiss", "near", None), [("give us a tip", beaten, {"tip": 0.5}, True)]),
+        (tune_fusion.Clip("dev", "ordinary", "the train was late", "ordinary", None), [("ask us a question", weak, None, False)]),
+    ]
+    path = tmp_path / "evidence.pkl"
+    path.write_bytes(pickle.dumps(records))
+    assert tune_fusion.main(["check", "--evidence", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "fused    true accepts 1/1" in out and "near 0/1, ordinary 0/1" in out
+    assert tune_fusion.main(["grid", "--evidence", str(path)]) == 0
+    front = capsys.readouterr().out.splitlines()
+    assert front[0].startswith("Pareto front") and front[1].split()[0] == "1"
+
+
+def test_fusion_tuning_uses_dev_voices_and_dev_texts_only():
+    from training import tune_fusion
+
+    assert {v.key for v in V.DEV}.isdisjoint(V.EVALUATION_ONLY)
+    held_out = set(_lines(BENCH / "heldout_near_misses.txt"))
+    for name in ("dev_near_misses.txt", "dev_leadins.txt", "dev_sentences.txt"):
+        texts = {normalize(t) for t in tune_fusion._lines(name)}
+        assert texts and texts.isdisjoint(held_out) and texts.isdisjoint(_lines(ORDINARY_SENTENCES))
