@@ -1,0 +1,83 @@
+"""The first-night papercuts (issue 11, part 3), each through the real program."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from audio_factory import write_wav
+from conftest import json_events, run_cli
+
+
+def assert_clean_error(result, *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_phrases_list_into_a_closed_pipe_is_quiet():
+    for extra in ([], ["--json"]):
+        pipeline = subprocess.run(
+            f"'{sys.executable}' -m voice_skill phrases list {' '.join(extra)} | head -2",
+            shell=True, capture_output=True, text=True, env=os.environ.copy(), timeout=60,
+        )
+        assert pipeline.returncode == 0
+        assert len(pipeline.stdout.splitlines()) == 2
+        assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr, pipeline.stderr
+
+
+def test_input_rate_must_be_a_usable_rate():
+    for bad in ("-5", "0", "100"):
+        assert_clean_error(run_cli("run", "--input-rate", bad, "--no-speak"), "--input-rate", "16000")
+
+
+def test_input_that_is_a_folder_or_an_empty_file(tmp_path):
+    assert_clean_error(run_cli("run", "--input", str(tmp_path), "--no-speak"), "folder")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert_clean_error(run_cli("run", "--input", str(empty), "--no-speak"), "empty.wav", "empty")
+
+
+def test_narrowband_input_is_warned_about(tmp_path):
+    wav = write_wav(tmp_path / "phone.wav", np.zeros(8000, np.float32), rate=8000)
+    result = run_cli("run", "--input", str(wav), "--no-speak")
+    assert result.returncode == 0, result.stderr
+    assert "narrowband" in result.stderr and "8000 Hz" in result.stderr
+
+
+def test_a_misspelled_category_is_named_with_the_known_ones(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[content]\ncategories = ["memorys", "playful"]\n')
+    result = run_cli("phrases", "list", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "memorys is not a category" in result.stderr and "memories" in result.stderr
+    assert result.stdout and all(" playful " in line for line in result.stdout.splitlines())
+    config.write_text('[content]\ncategories = ["memorys"]\n')
+    for args in (("phrases", "list"), ("say", "tip", "--no-speak")):
+        assert_clean_error(run_cli(*args, "--config", str(config)), "memorys", "the categories are", "memories")
+
+
+def test_say_json_is_the_same_event_as_run():
+    result = run_cli("say", "tip", "--no-speak", "--json")
+    assert result.returncode == 0, result.stderr
+    (event,) = json_events(result.stdout)
+    assert event["event"] == "say" and event["intent"] == "tip" and event["id"].startswith("t-") and event["text"]
+
+
+def test_voice_reset_forgets_the_saved_voice(tmp_path):
+    state = Path(os.environ["XDG_STATE_HOME"]) / "voice-skill" / "voice.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"rate": 200, "volume": 0.9}))
+    result = run_cli("voice", "reset")
+    assert result.returncode == 0, result.stderr
+    assert not state.exists() and "forgot the saved voice" in result.stdout
+    again = run_cli("voice", "reset")
+    assert again.returncode == 0 and "no saved voice" in again.stdout
