@@ -81,3 +81,14 @@ def test_voice_reset_forgets_the_saved_voice(tmp_path):
     assert not state.exists() and "forgot the saved voice" in result.stdout
     again = run_cli("voice", "reset")
     assert again.returncode == 0 and "no saved voice" in again.stdout
+
+
+def test_input_rate_without_any_microphone_is_exit_2(tmp_path):
+    """As plain 'run' does, instead of looping 'microphone lost ... trying again'."""
+    plain = run_cli("run", "--no-speak", timeout=30)
+    if plain.returncode != 2:
+        import pytest
+
+        pytest.skip("this machine has a microphone")
+    result = run_cli("run", "--no-speak", "--input-rate", "48000", timeout=30)
+    assert_clean_error(result, "microphone")

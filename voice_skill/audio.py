@@ -205,7 +205,20 @@ class Microphone:
         self._reported = (0, 0)
         self._stream = None
         self._closed = threading.Event()
-        self.rate = rate or self._pick_rate()
+        self.rate = self._check_rate(rate) if rate else self._pick_rate()
+
+    def _check_rate(self, rate: int) -> int:
+        """A rate asked for (--input-rate): the device must exist and take it."""
+        sd = self._sd
+        try:
+            info = sd.query_devices(self._device, "input")
+        except Exception as exc:
+            raise UserError(f"no usable microphone ({exc}); plug one in or choose one with --input-device (see 'voice-skill devices')") from None
+        try:
+            sd.check_input_settings(device=self._device, samplerate=rate, channels=1, dtype="int16")
+        except Exception as exc:
+            raise UserError(f"--input-rate {rate}: the microphone {info['name']!r} does not take it ({exc}); leave --input-rate out or use {int(info['default_samplerate'])}") from None
+        return rate
 
     def _pick_rate(self) -> int:
         sd = self._sd
