@@ -92,3 +92,66 @@ def test_input_rate_without_any_microphone_is_exit_2(tmp_path):
         pytest.skip("this machine has a microphone")
     result = run_cli("run", "--no-speak", "--input-rate", "48000", timeout=30)
     assert_clean_error(result, "microphone")
+
+
+def _serve(folder: Path):
+    """A local HTTP server over `folder` (a stand-in for the model host), in a thread."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _host_with_a_model(tmp_path: Path, name: str, damaged: bool = False):
+    import hashlib
+    import zipfile
+
+    host = tmp_path / "host"
+    host.mkdir()
+    archive = host / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(f"{name}/am/final.mdl", b"\0" * 200_000)
+        bundle.writestr(f"{name}/conf/model.conf", "--sample-frequency=16000\n")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    if damaged:
+        archive.write_bytes(archive.read_bytes()[:-10] + b"0123456789")
+    server, url = _serve(host)
+    entries = [{"name": name, "url": f"{url}/{name}.zip", "size": archive.stat().st_size, "size_text": "0.2MiB", "md5": md5, "obsolete": "false"}]
+    (host / "model-list.json").write_text(json.dumps(entries))
+    return server, f"{url}/model-list.json"
+
+
+def test_model_download_checks_the_name_shows_the_size_and_cleans_up(tmp_path):
+    name = "vosk-model-small-en-us-0.15"
+    server, list_url = _host_with_a_model(tmp_path, name)
+    try:
+        target = tmp_path / "models"
+        wrong = run_cli("model", "download", "vosk-model-small-en-us-0.16", "--dir", str(target), "--list-url", list_url)
+        assert_clean_error(wrong, "no model by that name", "did you mean", name)
+        assert not target.exists()  # nothing was created for a wrong name
+        done = run_cli("model", "download", name, "--dir", str(target), "--list-url", list_url)
+        assert done.returncode == 0, done.stderr
+        assert (target / name / "am" / "final.mdl").is_file()
+        assert sorted(p.name for p in target.iterdir()) == [name]  # no part file, no unpacking folder
+        assert f"downloading {name} (0.2MiB)" in done.stderr and "(100 %)" in done.stderr
+        assert "0.00B" not in done.stderr and done.stderr.count("downloading") == 1
+    finally:
+        server.shutdown()
+
+
+def test_model_download_that_arrives_damaged_leaves_nothing(tmp_path):
+    name = "vosk-model-small-en-us-0.15"
+    server, list_url = _host_with_a_model(tmp_path, name, damaged=True)
+    try:
+        target = tmp_path / "models"
+        result = run_cli("model", "download", name, "--dir", str(target), "--list-url", list_url)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "damaged" in result.stderr.splitlines()[-1]
+        assert not target.exists()
+    finally:
+        server.shutdown()

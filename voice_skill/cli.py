@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(download)
     download.add_argument("name", nargs="?", default=None, help="model name (default: vosk-model-small-en-us-0.15)")
     download.add_argument("--dir", type=Path, help="where to put it (default: the user models folder)")
+    download.add_argument("--list-url", help="the model list to use (default: Vosk's own, on alphacephei.com; a mirror's model-list.json works too)")
 
     phrases = commands.add_parser("phrases", help="list or check the phrase packs")
     phrase_commands = phrases.add_subparsers(dest="phrases_command", required=True)
@@ -293,10 +294,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from voice_skill.models import DEFAULT_MODEL, download_model, user_models_dir
+    from voice_skill.models import DEFAULT_MODEL, MODEL_LIST_URL, download_model, user_models_dir
 
     target = args.dir or user_models_dir()
-    path = download_model(args.name or DEFAULT_MODEL, target)
+    path = download_model(args.name or DEFAULT_MODEL, target, args.list_url or MODEL_LIST_URL)
     print(f"model ready: {path}")
     return 0
 
