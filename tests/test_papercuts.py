@@ -155,3 +155,23 @@ def test_model_download_that_arrives_damaged_leaves_nothing(tmp_path):
         assert not target.exists()
     finally:
         server.shutdown()
+
+
+def test_verbose_shows_what_was_heard_when_nothing_fires(tmp_path, audio_cache):
+    from audio_factory import flite, sequence
+
+    from conftest import requires_flite  # noqa: F401 (flite is part of the test set-up)
+
+    audio, _ = sequence([("ordinary", flite("the kettle is on the stove", "kal16", audio_cache))])
+    wav = write_wav(tmp_path / "ordinary.wav", audio)
+    quiet = run_cli("run", "--input", str(wav), "--no-speak")
+    loud = run_cli("run", "--input", str(wav), "--no-speak", "-v")
+    assert quiet.returncode == loud.returncode == 0
+    lines = [line for line in loud.stderr.splitlines() if "utterance 1" in line]
+    assert lines, loud.stderr
+    import re
+
+    words = re.findall(r"(?:heard|spotted) '([^']*)'", lines[0])
+    assert words and all(words), lines[0]  # the words the search heard, never ''
+    assert "heard ''" not in loud.stderr
+    assert "utterance" not in quiet.stderr  # transcripts never at the default level

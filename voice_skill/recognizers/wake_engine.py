@@ -163,7 +163,8 @@ class WakeEngine:
         if self.rule.signals == NEURAL:
             return self._neural_alone(where, end, self._neural_scores(end))
         if candidate is None:
-            log.debug("%s: the spotter reached no phrase", where)
+            heard = " ".join(w for w in self.spotter.last_hypothesis.split() if not w.startswith("filler_")) or "nothing"
+            log.debug("%s: heard %r, which does not end in a phrase -> nothing", where, heard)
             return []
         return self._judge(where, candidate, end)
 
