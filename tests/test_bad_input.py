@@ -109,7 +109,7 @@ def good_wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
 
 REFUSED = {
     "not-a-wav": (lambda: b"these are my notes, not audio\n", "not a readable WAV"),
-    "empty": (lambda: b"", "not a readable WAV"),
+    "empty": (lambda: b"", "the file is empty"),
     "header-only": (lambda: good_wav_bytes()[:44], "no audio"),
     "cut-mid-data": (lambda: good_wav_bytes()[: 44 + 16000], "cut short"),
     "random-bytes": (lambda: random.Random(7).randbytes(3000), "not a readable WAV"),

@@ -271,6 +271,14 @@ def test_devices_by_index(room, private_dirs, content, said):
         skill.stop()
 
 
+def test_devices_has_a_header_and_marks_the_defaults(room):
+    lines = subprocess_devices(room).splitlines()
+    assert lines[0].startswith("index") and "* = the default" in lines[0]
+    rows = lines[1:]
+    assert sum("in:" in row and "*" in row.split("in:")[1].split(",")[0] for row in rows) == 1, rows
+    assert sum("out:" in row and "*" in row.split("out:")[1].split(",")[0] for row in rows) == 1, rows
+
+
 def subprocess_devices(room) -> str:
     import subprocess
     import sys

@@ -24,6 +24,7 @@ from voice_skill.recognizers.base import SAMPLE_RATE
 log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 0.1
+NARROWBAND_RATE = 16000  # below this, a file lacks the upper half of the speech band
 PLAYBACK_GRACE_SECONDS = 3.0  # a sound still "playing" this long after its end is stuck
 
 
@@ -55,8 +56,12 @@ class WavSource:
 
         self.path = Path(path)
         self._chunk_seconds = chunk_seconds
+        if self.path.is_dir():
+            raise UserError(f"--input {self.path}: that is a folder; give a WAV file")
         if not self.path.is_file():
             raise UserError(f"--input {self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise UserError(f"--input {self.path}: the file is empty; record or generate a WAV file")
         try:
             self._file = soundfile.SoundFile(str(self.path))
         except FileNotFoundError:
@@ -81,6 +86,11 @@ class WavSource:
                 f"of audio, it holds {held:.1f} s); copy it again, or keep what is there with 'sox IN OUT.wav'"
             )
         self.rate = self._file.samplerate
+        if self.rate < NARROWBAND_RATE:
+            log.warning(
+                "--input %s: %d Hz is narrowband (telephone) audio; the recognizers hear 16 kHz and miss much of "
+                "it, so expect few or no wake phrases", self.path, self.rate,
+            )
         self.channels = self._file.channels
         self.duration = self._file.frames / self.rate
 
@@ -128,6 +138,15 @@ def _sounddevice():
 def list_devices() -> list[dict]:
     sd = _sounddevice()
     return [dict(d, index=i) for i, d in enumerate(sd.query_devices())]
+
+
+def default_devices() -> tuple[int | None, int | None]:
+    """PortAudio's default input and output device indexes (None where there is none)."""
+    sd = _sounddevice()
+    found = []
+    for index in sd.default.device:
+        found.append(int(index) if index is not None and int(index) >= 0 else None)
+    return found[0], found[1]
 
 
 def resolve_device(spec: str | int | None, kind: str) -> int | None:
@@ -186,7 +205,20 @@ class Microphone:
         self._reported = (0, 0)
         self._stream = None
         self._closed = threading.Event()
-        self.rate = rate or self._pick_rate()
+        self.rate = self._check_rate(rate) if rate else self._pick_rate()
+
+    def _check_rate(self, rate: int) -> int:
+        """A rate asked for (--input-rate): the device must exist and take it."""
+        sd = self._sd
+        try:
+            info = sd.query_devices(self._device, "input")
+        except Exception as exc:
+            raise UserError(f"no usable microphone ({exc}); plug one in or choose one with --input-device (see 'voice-skill devices')") from None
+        try:
+            sd.check_input_settings(device=self._device, samplerate=rate, channels=1, dtype="int16")
+        except Exception as exc:
+            raise UserError(f"--input-rate {rate}: the microphone {info['name']!r} does not take it ({exc}); leave --input-rate out or use {int(info['default_samplerate'])}") from None
+        return rate
 
     def _pick_rate(self) -> int:
         sd = self._sd

@@ -1,4 +1,4 @@
-"""Command line: voice-skill run | say | devices | model | phrases | service.
+"""Command line: voice-skill run | say | devices | model | phrases | voice | service.
 
 Known problems (bad files, devices, models, configs) become one line on stderr and exit
 status 2; nothing else is printed for them.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     say = commands.add_parser("say", help="speak one question or tip now")
     _add_common(say)
     _add_voice(say)
-    say.add_argument("kind", nargs="?", default="question", choices=["question", "tip"])
+    say.add_argument("kind", nargs="?", default="question", choices=["question", "tip"], help="what to say (default: question)")
+    say.add_argument("--json", action="store_true", help="print the answer as a JSON 'say' event (as 'run --json' does)")
 
     devices = commands.add_parser("devices", help="list microphones and speakers")
     _add_common(devices)
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(download)
     download.add_argument("name", nargs="?", default=None, help="model name (default: vosk-model-small-en-us-0.15)")
     download.add_argument("--dir", type=Path, help="where to put it (default: the user models folder)")
+    download.add_argument("--list-url", help="the model list to use (default: Vosk's own, on alphacephei.com; a mirror's model-list.json works too)")
 
     phrases = commands.add_parser("phrases", help="list or check the phrase packs")
     phrase_commands = phrases.add_subparsers(dest="phrases_command", required=True)
@@ -80,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = phrase_commands.add_parser("check", help="validate phrase packs (default: all packs in use)")
     _add_common(check)
     check.add_argument("paths", nargs="*", type=Path, help="pack files or folders")
+
+    voice = commands.add_parser("voice", help="the voice changed by voice ('speak softer')")
+    voice_commands = voice.add_subparsers(dest="voice_command", required=True)
+    reset = voice_commands.add_parser("reset", help="forget the saved rate and volume: the config file's (or the defaults) apply again")
+    _add_common(reset)
 
     service = commands.add_parser("service", help="run the skill as a systemd user service (Raspberry Pi)")
     service_commands = service.add_subparsers(dest="service_command", required=True)
@@ -94,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     audio = settings.audio
+    rate = getattr(args, "input_rate", None)
+    if rate is not None and not 8000 <= rate <= 192000:
+        raise UserError(f"--input-rate {rate}: use a sample rate in Hz from 8000 to 192000, such as 16000 or 48000")
     for name in ("input_device", "output_device", "input_rate"):
         value = getattr(args, name, None)
         if value is not None:
@@ -142,15 +153,27 @@ def _content_filter(settings: Settings):
     )
 
 
-def _phrase_bag(settings: Settings):
-    from voice_skill.phrases import PhraseBag, load_library
+def _library(settings: Settings):
+    """The phrase library; a [content] category no pack has is reported (a typo drops it)."""
+    from voice_skill.phrases import load_library
 
     library = load_library(_phrase_dirs(settings))
-    return PhraseBag(library, state_dir() / "phrase-bag.json")
+    wanted = settings.content.categories
+    if wanted:
+        known = sorted({p.category for p in library})
+        unknown = [c for c in wanted if c not in known]
+        if unknown:
+            listing = ", ".join(known)
+            if len(unknown) == len(wanted):
+                raise UserError(f"[content] categories in {settings.source}: none of {', '.join(unknown)} is a category; the categories are {listing}")
+            log.warning("[content] categories in %s: %s is not a category and is left out; the categories are %s", settings.source, ", ".join(unknown), listing)
+    return library
 
 
 def _picker(settings: Settings):
-    bag = _phrase_bag(settings)
+    from voice_skill.phrases import PhraseBag
+
+    bag = PhraseBag(_library(settings), state_dir() / "phrase-bag.json")
     allowed = _content_filter(settings)
     for kind in ("question", "tip"):
         if not bag.enabled(kind, allowed):
@@ -231,7 +254,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     answers = _answers(settings, args.no_speak, _voice(settings, args)[0])  # a bad speaker fails before a phrase is used
     phrase = pick(args.kind)
     if answers is None:
-        print(phrase.text)
+        _print_said(phrase, args.kind, args.json)
         return 0
     try:
         sound = answers.sound_for(phrase.text)
@@ -240,38 +263,47 @@ def cmd_say(args: argparse.Namespace) -> int:
         answers.synthesizer.close()
     if playback.error is not None:
         raise UserError(f"the speaker failed ({playback.error}); check --output-device (see 'voice-skill devices')")
-    print(phrase.text)
+    _print_said(phrase, args.kind, args.json)
     return 0
 
 
+def _print_said(phrase, kind: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"event": "say", "intent": kind, "id": phrase.id, "kind": phrase.kind, "text": phrase.text}, ensure_ascii=False))
+    else:
+        print(phrase.text)
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
-    from voice_skill.audio import list_devices
+    from voice_skill.audio import default_devices, list_devices
 
     devices = list_devices()
     if not devices:
         print("no audio devices found (is a USB microphone or speaker plugged in?)")
         return 0
+    default_in, default_out = default_devices()
+    print("index  device  (channels in/out, default rate)   * = the default microphone (in) or speaker (out)")
     for d in devices:
         roles = []
         if d["max_input_channels"] > 0:
-            roles.append(f"in:{d['max_input_channels']}")
+            roles.append(f"in:{d['max_input_channels']}" + ("*" if d["index"] == default_in else ""))
         if d["max_output_channels"] > 0:
-            roles.append(f"out:{d['max_output_channels']}")
-        print(f"{d['index']:3d}  {d['name']}  ({', '.join(roles)}, {int(d['default_samplerate'])} Hz)")
+            roles.append(f"out:{d['max_output_channels']}" + ("*" if d["index"] == default_out else ""))
+        print(f"{d['index']:5d}  {d['name']}  ({', '.join(roles)}, {int(d['default_samplerate'])} Hz)")
     return 0
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from voice_skill.models import DEFAULT_MODEL, download_model, user_models_dir
+    from voice_skill.models import DEFAULT_MODEL, MODEL_LIST_URL, download_model, user_models_dir
 
     target = args.dir or user_models_dir()
-    path = download_model(args.name or DEFAULT_MODEL, target)
+    path = download_model(args.name or DEFAULT_MODEL, target, args.list_url or MODEL_LIST_URL)
     print(f"model ready: {path}")
     return 0
 
 
 def cmd_phrases(args: argparse.Namespace) -> int:
-    from voice_skill.phrases import check_packs, load_library
+    from voice_skill.phrases import check_packs
 
     settings = _settings(args)
     if args.phrases_command == "check":
@@ -287,7 +319,7 @@ def cmd_phrases(args: argparse.Namespace) -> int:
         print(f"ok: {len(phrases)} phrases")
         return 0
     allowed = _content_filter(settings)
-    enabled = [p for p in load_library(_phrase_dirs(settings)) if allowed.allows(p)]
+    enabled = [p for p in _library(settings) if allowed.allows(p)]
     for p in enabled:
         if args.json:
             print(json.dumps({"id": p.id, "kind": p.kind, "category": p.category, "level": p.level, "text": p.text}, ensure_ascii=False))
@@ -311,7 +343,18 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "say": cmd_say, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases, "service": cmd_service}
+def cmd_voice(args: argparse.Namespace) -> int:
+    from voice_skill.speech import VoiceStore
+
+    settings = _settings(args)
+    store = VoiceStore(state_dir() / "voice.json")
+    forgotten = store.forget()
+    what = "forgot the saved voice" if forgotten else "no saved voice"
+    print(f"{what}: rate {settings.speech.rate} words per minute, volume {settings.speech.volume:g} from now on ({settings.source})")
+    return 0
+
+
+COMMANDS = {"voice": cmd_voice, "run": cmd_run, "say": cmd_say, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases, "service": cmd_service}
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -328,9 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
     except UserError as exc:
         print(f"voice-skill: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away ("voice-skill phrases list | head -2"): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -149,7 +149,10 @@ class Runner:
 
     def _handle_results(self, results) -> None:
         for heard in results:
-            log.debug("heard %r (confidence %.2f, final %s)", heard.text, heard.confidence, heard.final)
+            if heard.text:
+                log.debug("heard %r (confidence %.2f, final %s)", heard.text, heard.confidence, heard.final)
+            else:
+                log.debug("heard no phrase (the recognizer's own line above says what it made of the audio)")
             intent = self.matcher.match(heard)
             if intent is not None:
                 self._on_intent(intent)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from voice_skill.errors import UserError
 
 import numpy as np
 
@@ -83,6 +84,16 @@ class VoiceStore:
             log.warning("ignoring the saved voice in %s (%s)", self.path, exc)
             return voice
         return replace(voice, rate=rate, volume=float(volume))
+
+    def forget(self) -> bool:
+        """Forget the saved voice (the configured one applies again). True if one was saved."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot remove the saved voice ({exc.strerror}); remove it by hand") from None
+        return True
 
     def save(self, voice: Voice) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -53,6 +53,7 @@ class PhoneticSpotter:
         self._bytes = 0
         self._audio = bytearray()  # the last REFEED_SECONDS of the utterance
         self.active = False
+        self.last_hypothesis = ""  # what the search heard last (fillers included), for -v logs
 
     def start(self, at: float, preroll: bytes = b"") -> None:
         self._decoder.start(SEARCH)
@@ -87,10 +88,12 @@ class PhoneticSpotter:
             return None
         self.active = False
         hypothesis, segments = self._decoder.end()
+        self.last_hypothesis = hypothesis
         found = self._candidate(hypothesis, segments, self._started_at)
         if found is None and self._bytes <= self._max_phrase_bytes and self._audio:
             started_at = self._started_at + (self._bytes - len(self._audio)) / 2 / SAMPLE_RATE
             hypothesis, segments = self._decoder.decode(WHOLE_SEARCH, bytes(self._audio))
+            self.last_hypothesis = hypothesis or self.last_hypothesis
             found = self._candidate(hypothesis, segments, started_at)
         return found
 

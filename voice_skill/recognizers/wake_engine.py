@@ -163,7 +163,8 @@ class WakeEngine:
         if self.rule.signals == NEURAL:
             return self._neural_alone(where, end, self._neural_scores(end))
         if candidate is None:
-            log.debug("%s: the spotter reached no phrase", where)
+            heard = " ".join(w for w in self.spotter.last_hypothesis.split() if not w.startswith("filler_")) or "nothing"
+            log.debug("%s: heard %r, which does not end in a phrase -> nothing", where, heard)
             return []
         return self._judge(where, candidate, end)
 
@@ -222,7 +223,7 @@ class WakeEngine:
         log.debug(
             "%s: %r%s (spotted %r): %s%s -> %s (%s)",
             where, text, " after other speech" if candidate.after_speech else "", candidate.text, evidence.describe(),
-            f", neural {score:.2f}" if score is not None else ", neural not asked (no score would change this)" if self.rule.signals != PHONETIC else "",
+            _neural_note(score, asked, self.neural is not None, self.rule.signals),
             "accept" if decision.accept else "reject", decision.rule,
         )
         heard = text if decision.accept else (evidence.rival or "")
@@ -256,6 +257,16 @@ class WakeDecision:
     noisy: bool
     accept: bool
     rule: str
+
+
+def _neural_note(score: float | None, asked: bool, available: bool, signals: str) -> str:
+    if score is not None:
+        return f", neural {score:.2f}"
+    if signals == PHONETIC:
+        return ""
+    if not available:
+        return ", neural off"
+    return ", neural not asked (no score would change this)" if not asked else ", neural: no score"
 
 
 def _confidence(evidence: PhoneticEvidence) -> float:

@@ -1,0 +1,177 @@
+"""The first-night papercuts (issue 11, part 3), each through the real program."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from audio_factory import write_wav
+from conftest import json_events, run_cli
+
+
+def assert_clean_error(result, *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_phrases_list_into_a_closed_pipe_is_quiet():
+    for extra in ([], ["--json"]):
+        pipeline = subprocess.run(
+            f"'{sys.executable}' -m voice_skill phrases list {' '.join(extra)} | head -2",
+            shell=True, capture_output=True, text=True, env=os.environ.copy(), timeout=60,
+        )
+        assert pipeline.returncode == 0
+        assert len(pipeline.stdout.splitlines()) == 2
+        assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr, pipeline.stderr
+
+
+def test_input_rate_must_be_a_usable_rate():
+    for bad in ("-5", "0", "100"):
+        assert_clean_error(run_cli("run", "--input-rate", bad, "--no-speak"), "--input-rate", "16000")
+
+
+def test_input_that_is_a_folder_or_an_empty_file(tmp_path):
+    assert_clean_error(run_cli("run", "--input", str(tmp_path), "--no-speak"), "folder")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert_clean_error(run_cli("run", "--input", str(empty), "--no-speak"), "empty.wav", "empty")
+
+
+def test_narrowband_input_is_warned_about(tmp_path):
+    wav = write_wav(tmp_path / "phone.wav", np.zeros(8000, np.float32), rate=8000)
+    result = run_cli("run", "--input", str(wav), "--no-speak")
+    assert result.returncode == 0, result.stderr
+    assert "narrowband" in result.stderr and "8000 Hz" in result.stderr
+
+
+def test_a_misspelled_category_is_named_with_the_known_ones(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[content]\ncategories = ["memorys", "playful"]\n')
+    result = run_cli("phrases", "list", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "memorys is not a category" in result.stderr and "memories" in result.stderr
+    assert result.stdout and all(" playful " in line for line in result.stdout.splitlines())
+    config.write_text('[content]\ncategories = ["memorys"]\n')
+    for args in (("phrases", "list"), ("say", "tip", "--no-speak")):
+        assert_clean_error(run_cli(*args, "--config", str(config)), "memorys", "the categories are", "memories")
+
+
+def test_say_json_is_the_same_event_as_run():
+    result = run_cli("say", "tip", "--no-speak", "--json")
+    assert result.returncode == 0, result.stderr
+    (event,) = json_events(result.stdout)
+    assert event["event"] == "say" and event["intent"] == "tip" and event["id"].startswith("t-") and event["text"]
+
+
+def test_voice_reset_forgets_the_saved_voice(tmp_path):
+    state = Path(os.environ["XDG_STATE_HOME"]) / "voice-skill" / "voice.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"rate": 200, "volume": 0.9}))
+    result = run_cli("voice", "reset")
+    assert result.returncode == 0, result.stderr
+    assert not state.exists() and "forgot the saved voice" in result.stdout
+    again = run_cli("voice", "reset")
+    assert again.returncode == 0 and "no saved voice" in again.stdout
+
+
+def test_input_rate_without_any_microphone_is_exit_2(tmp_path):
+    """As plain 'run' does, instead of looping 'microphone lost ... trying again'."""
+    plain = run_cli("run", "--no-speak", timeout=30)
+    if plain.returncode != 2:
+        import pytest
+
+        pytest.skip("this machine has a microphone")
+    result = run_cli("run", "--no-speak", "--input-rate", "48000", timeout=30)
+    assert_clean_error(result, "microphone")
+
+
+def _serve(folder: Path):
+    """A local HTTP server over `folder` (a stand-in for the model host), in a thread."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _host_with_a_model(tmp_path: Path, name: str, damaged: bool = False):
+    import hashlib
+    import zipfile
+
+    host = tmp_path / "host"
+    host.mkdir()
+    archive = host / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(f"{name}/am/final.mdl", b"\0" * 200_000)
+        bundle.writestr(f"{name}/conf/model.conf", "--sample-frequency=16000\n")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    if damaged:
+        archive.write_bytes(archive.read_bytes()[:-10] + b"0123456789")
+    server, url = _serve(host)
+    entries = [{"name": name, "url": f"{url}/{name}.zip", "size": archive.stat().st_size, "size_text": "0.2MiB", "md5": md5, "obsolete": "false"}]
+    (host / "model-list.json").write_text(json.dumps(entries))
+    return server, f"{url}/model-list.json"
+
+
+def test_model_download_checks_the_name_shows_the_size_and_cleans_up(tmp_path):
+    name = "vosk-model-small-en-us-0.15"
+    server, list_url = _host_with_a_model(tmp_path, name)
+    try:
+        target = tmp_path / "models"
+        wrong = run_cli("model", "download", "vosk-model-small-en-us-0.16", "--dir", str(target), "--list-url", list_url)
+        assert_clean_error(wrong, "no model by that name", "did you mean", name)
+        assert not target.exists()  # nothing was created for a wrong name
+        done = run_cli("model", "download", name, "--dir", str(target), "--list-url", list_url)
+        assert done.returncode == 0, done.stderr
+        assert (target / name / "am" / "final.mdl").is_file()
+        assert sorted(p.name for p in target.iterdir()) == [name]  # no part file, no unpacking folder
+        assert f"downloading {name} (0.2MiB)" in done.stderr and "(100 %)" in done.stderr
+        assert "0.00B" not in done.stderr and done.stderr.count("downloading") == 1
+    finally:
+        server.shutdown()
+
+
+def test_model_download_that_arrives_damaged_leaves_nothing(tmp_path):
+    name = "vosk-model-small-en-us-0.15"
+    server, list_url = _host_with_a_model(tmp_path, name, damaged=True)
+    try:
+        target = tmp_path / "models"
+        result = run_cli("model", "download", name, "--dir", str(target), "--list-url", list_url)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "damaged" in result.stderr.splitlines()[-1]
+        assert not target.exists()
+    finally:
+        server.shutdown()
+
+
+def test_verbose_shows_what_was_heard_when_nothing_fires(tmp_path, audio_cache):
+    from audio_factory import flite, sequence
+
+    from conftest import requires_flite  # noqa: F401 (flite is part of the test set-up)
+
+    audio, _ = sequence([("ordinary", flite("the kettle is on the stove", "kal16", audio_cache))])
+    wav = write_wav(tmp_path / "ordinary.wav", audio)
+    quiet = run_cli("run", "--input", str(wav), "--no-speak")
+    loud = run_cli("run", "--input", str(wav), "--no-speak", "-v")
+    assert quiet.returncode == loud.returncode == 0
+    lines = [line for line in loud.stderr.splitlines() if "utterance 1" in line]
+    assert lines, loud.stderr
+    import re
+
+    words = re.findall(r"(?:heard|spotted) '([^']*)'", lines[0])
+    assert words and all(words), lines[0]  # the words the search heard, never ''
+    assert "heard ''" not in loud.stderr
+    assert "utterance" not in quiet.stderr  # transcripts never at the default level
