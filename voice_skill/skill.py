@@ -2,7 +2,7 @@
 
 States: listening -> speaking (after a wake phrase) -> follow-up window (after the answer)
 -> listening. Follow-ups ("another one", "repeat that", "stop") and voice changes ("speak
-softer") act only in the follow-up window (or, for "stop", while speaking); a voice change is
+softer") act only in the follow-up window (not while it speaks: see on_intent); a voice change is
 confirmed aloud and opens the window again, so "speak softer" and "speak slower" can follow
 one another. It never touches audio; it returns actions for the runner to carry out, so it
 can be tested exhaustively without a microphone or a speaker.
@@ -83,10 +83,10 @@ class Skill:
         at, kind = intent.at, intent.kind
         self._update(at)
         if self.state == SPEAKING:
-            if kind == "stop":
-                self.state = LISTENING
-                self._follow_up_until = float("-inf")
-                return [StopSpeaking()]
+            # "stop" over its own voice is not acted on: without echo cancellation the
+            # microphone hears mostly the answer itself, and its last word was heard as "stop"
+            # in the room (a self-made stop that closed the follow-up window). "stop" right
+            # after the answer works; cutting an answer short waits for echo cancellation.
             return [Ignored(kind, "speaking")]
         if at < self._quiet_until:
             return [Ignored(kind, "own voice")]
