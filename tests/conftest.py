@@ -51,6 +51,17 @@ def run_cli(*args: str, timeout: float = 120, input: str | None = None, env: dic
     )
 
 
+def assert_clean_error(result, *needles: str) -> None:
+    """Exit status 2, one "voice-skill: error:" line holding every needle, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("voice-skill: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
 def json_events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audio_factory import flite, sequence, silence, write_wav
-from conftest import json_events, requires_flite, run_cli
+from conftest import assert_clean_error, json_events, requires_flite, run_cli
 
 
 def phrase_by_id(phrase_id: str):
@@ -88,16 +88,6 @@ def test_silence_only_file_gives_no_events(tmp_path):
     result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
     assert result.returncode == 0
     assert [e["event"] for e in json_events(result.stdout)] == ["listening", "done"]
-
-
-def assert_clean_error(result, *needles):
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    errors = [ln for ln in lines if ln.startswith("voice-skill: error:")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in errors[0], errors[0]
 
 
 def test_unreadable_wav_is_one_clean_line(tmp_path):
