@@ -117,12 +117,12 @@ def test_fusion_tuning_replays_the_real_rule_over_kept_evidence(tmp_path, capsys
     beaten = PhoneticEvidence("give us a tip", -2.0, -4.0, 10.0, margin=-0.8, rival="give us a kiss")
     weak = PhoneticEvidence("ask us a question", -7.0, -9.0, 10.0, margin=0.1, rival="ask us a riddle")
     records = [
-        (tune_fusion.Clip("dev", "clean", "give us a tip", "trigger", "tip"), [("give us a tip", good, {"tip": 0.7}, False)]),
-        (tune_fusion.Clip("dev", "fan5", "give us a kiss", "near", None), [("give us a tip", beaten, {"tip": 0.5}, True)]),
-        (tune_fusion.Clip("dev", "ordinary", "the train was late", "ordinary", None), [("ask us a question", weak, None, False)]),
+        (("dev", "clean", "give us a tip", "trigger", "tip"), [("give us a tip", good, {"tip": 0.7}, False)]),
+        (("dev", "fan5", "give us a kiss", "near", None), [("give us a tip", beaten, {"tip": 0.5}, True)]),
+        (("dev", "ordinary", "the train was late", "ordinary", None), [("ask us a question", weak, None, False)]),
     ]
     path = tmp_path / "evidence.pkl"
-    path.write_bytes(pickle.dumps(records))
+    path.write_bytes(pickle.dumps(records))  # clips are kept as plain tuples (see collect)
     assert tune_fusion.main(["check", "--evidence", str(path)]) == 0
     out = capsys.readouterr().out
     assert "fused    true accepts 1/1" in out and "near 0/1, ordinary 0/1" in out

@@ -150,7 +150,9 @@ def collect(out: Path = EVIDENCE) -> None:
         for i in range(0, len(pcm), 2048):
             engine.feed(pcm[i : i + 2048])
         engine.finish()
-        records.append((clip, [(d.text, d.phonetic, d.neural, d.noisy) for d in decisions]))
+        # The clip as a plain tuple: run as a script, Clip is __main__.Clip, which a pickle
+        # could not find again from anywhere else.
+        records.append((tuple(asdict(clip).values()), [(d.text, d.phonetic, d.neural, d.noisy) for d in decisions]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(pickle.dumps(records))
     print(f"{len(records)} clips, {sum(len(d) for _, d in records)} decisions -> {out}")
@@ -177,7 +179,7 @@ def _load(path: Path):
 
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
     intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
-    records = pickle.loads(path.read_bytes())
+    records = [(Clip(*clip), decisions) for clip, decisions in pickle.loads(path.read_bytes())]
     totals = collections.Counter(clip.role for clip, _ in records)
     return records, intent_of, totals
 

@@ -47,6 +47,8 @@ class FusionRule:
     use_rivals: bool = True
     min_margin: float = -0.25  # per frame: how much better than the best generated sound-alike the wake phrase must fit
     min_margin_decoy: float = 0.0  # ... and than the trigger table's own decoys (a listed decoy that fits better wins)
+    noisy_margin_allowance: float = 0.0  # how much lower min_margin is while noise is suppressed
+    min_command_score: float = -2.5  # the fit a command ("another one") needs (its own bar: commands have no rivals)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | 
     fits = phonetic.frame_score >= bar and phonetic.worst_word >= rule.min_worst_word
     if below_floor(rule, phonetic):
         return Decision(False, "phonetic floor")
-    min_margin = rule.min_margin_decoy if phonetic.rival_is_decoy else rule.min_margin
+    min_margin = rule.min_margin_decoy if phonetic.rival_is_decoy else rule.min_margin - (rule.noisy_margin_allowance if noisy else 0.0)
     if rule.use_rivals and phonetic.margin is not None and phonetic.margin < min_margin:
         if use_neural and neural >= rule.neural_sure:
             return Decision(True, "neural overrules the rivals")

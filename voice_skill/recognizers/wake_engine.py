@@ -97,6 +97,7 @@ class WakeEngine:
         decoder = SphinxDecoder(hmm, pronunciations, beam=options.beam)
         # The longest a phrase said by itself can take: its phones at a slow 5.5 a second.
         max_phrase_seconds = max(counts.values()) / 5.5 + 0.4
+        self._max_phrase_seconds = max_phrase_seconds
         self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
         self.verifier = PhoneticVerifier(decoder, wake, rivals, commands, counts, decoys)
         self.neural = neural
@@ -199,11 +200,22 @@ class WakeEngine:
                 return heard
             start = self._speech_start  # the whole utterance fits a wake phrase better
         # A wake phrase or a decoy ends the utterance: weigh the best wake phrase against
-        # everything else that could end it, in the candidate's window.
-        window = self._window(start - WINDOW_LEAD)
-        window_start = self.frontend.now - len(window) / 2 / SAMPLE_RATE
+        # everything else that could end it, in the candidate's window. A decoy may be only
+        # the end of a wake phrase ("say that"), and the spotter may have taken a wake
+        # phrase's first words for other speech: then, or when no wake phrase fits the
+        # spotter's window, the window holds as much of the utterance's end as a wake phrase
+        # said slowly could take.
+        longest = max(self._speech_start, end - self._max_phrase_seconds)
+        if candidate.text not in self._wake:
+            start = min(start, longest)
         # Below the floor nothing else counts: the rivals (the costly part) are not weighed.
-        evidence = self.verifier.verify_wake(window, compare=lambda fit: self.observer is not None or not below_floor(self.rule, fit))
+        compare = lambda fit: self.observer is not None or not below_floor(self.rule, fit)  # noqa: E731
+        window = self._window(start - WINDOW_LEAD)
+        evidence = self.verifier.verify_wake(window, compare=compare)
+        if evidence is None and longest < start:
+            window = self._window(longest - WINDOW_LEAD)
+            evidence = self.verifier.verify_wake(window, compare=compare)
+        window_start = self.frontend.now - len(window) / 2 / SAMPLE_RATE
         if evidence is None:
             log.debug("%s: ends with %r, but no wake phrase fits its window -> reject", where, candidate.text)
             heard = "" if candidate.text in self._wake else candidate.text  # a decoy may be reported as heard
@@ -238,7 +250,7 @@ class WakeEngine:
             return [Heard("", self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
         window = self._window(self._speech_start - WINDOW_LEAD)
         evidence = self.verifier.verify_command(window)
-        bar = self.rule.min_frame_score - (self.rule.noisy_allowance if noisy else 0.0)
+        bar = self.rule.min_command_score - (self.rule.noisy_allowance if noisy else 0.0)
         fits = evidence is not None and evidence.frame_score >= bar and evidence.phones_per_second >= self.rule.min_phones_per_second
         log.debug("%s: command %r: %s -> %s", where, candidate.text, evidence.describe() if evidence else "a wake phrase fits better", "heard" if fits else "not a command")
         if not fits:
