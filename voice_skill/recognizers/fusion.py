@@ -37,15 +37,15 @@ class FusionRule:
 
     signals: str = FUSED
     min_frame_score: float = -2.5  # the phonetic bar (mean log score per frame)
-    noisy_allowance: float = 0.0  # how much lower the bar is while noise is suppressed
+    noisy_allowance: float = 0.4  # how much lower the bar is while noise is suppressed
     floor_frame_score: float = -6.0  # below this, the words are not there, whatever the neural score
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
     neural_sure: float = 0.9  # a neural score that accepts a weaker phonetic fit, or overrules a rival
-    neural_veto: float = 0.1  # a neural score that rejects a phonetic accept
+    neural_veto: float = 0.05  # a neural score that rejects a phonetic accept
     neural_alone: float = 0.5  # the bar when the neural signal decides alone
     use_rivals: bool = True
-    min_margin: float = -0.25  # per frame: how much better than the best generated sound-alike the wake phrase must fit
+    min_margin: float = -0.15  # per frame: how much better than the best generated sound-alike the wake phrase must fit
     min_margin_decoy: float = 0.0  # ... and than the trigger table's own decoys (a listed decoy that fits better wins)
     noisy_margin_allowance: float = 0.0  # how much lower min_margin is while noise is suppressed
     min_command_score: float = -2.5  # the fit a command ("another one") needs (its own bar: commands have no rivals)

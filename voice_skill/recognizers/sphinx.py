@@ -197,10 +197,18 @@ class SphinxDecoder:
         return hyp.hypstr, [s for s in self._decoder.seg() or () if s.word != "(NULL)"]
 
     def decode(self, search: str, pcm: bytes) -> tuple[str, list]:
-        """Decode a whole window with one search."""
-        self.start(search)
-        self.process(pcm, full_utt=True)
-        return self.end()
+        """Decode a whole window with one search. The window leaves the decoder's cepstral
+        mean (its running estimate of the channel, updated at the end of every utterance) as
+        it found it: every second look at a window starts from the same estimate, whichever
+        other windows were or were not decoded before it, and the live search never learns
+        from audio it has already heard."""
+        cmn = self._decoder.get_cmn()
+        try:
+            self.start(search)
+            self.process(pcm, full_utt=True)
+            return self.end()
+        finally:
+            self._decoder.set_cmn(cmn)
 
 
 @dataclass(frozen=True)

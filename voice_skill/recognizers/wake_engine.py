@@ -22,7 +22,7 @@ Commands ("another one", "speak softer") are checked for fit only; whether they 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, 
 from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, below_floor, decide, neural_matters
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
 from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
-from voice_skill.recognizers.verification import PhoneticEvidence, PhoneticVerifier
+from voice_skill.recognizers.verification import MIN_MARGIN, PhoneticEvidence, PhoneticVerifier
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ MIN_UTTERANCE_SECONDS = 0.25
 WINDOW_LEAD = 0.15  # seconds of audio before a candidate's start that the verifier sees
 NEURAL_AUDIO_SECONDS = 3.0
 NEURAL_END_SPREAD = 0.3  # neural windows may end this far either side of the speech end
+RIVAL_WINS, WAKE_WINS = MIN_MARGIN, -MIN_MARGIN  # the margins at either extreme
 
 
 @dataclass(frozen=True)
@@ -208,26 +209,57 @@ class WakeEngine:
         longest = max(self._speech_start, end - self._max_phrase_seconds)
         if candidate.text not in self._wake:
             start = min(start, longest)
-        # Below the floor nothing else counts: the rivals (the costly part) are not weighed.
-        compare = lambda fit: self.observer is not None or not below_floor(self.rule, fit)  # noqa: E731
-        window = self._window(start - WINDOW_LEAD)
-        evidence = self.verifier.verify_wake(window, compare=compare)
+        # The costly parts are computed only where they could change the decision: the
+        # neural score, then the rivals (hundreds of sound-alikes). Below the floor nothing
+        # else counts.
+        scores: dict[str, dict[str, float] | None] = {}
+
+        def neural_for(fit: PhoneticEvidence, window_start: float) -> dict[str, float] | None:
+            if fit.text not in scores:
+                # The neural windows end around the phrase's end (the utterance may go on a little).
+                phrase_end = window_start + fit.phrase_end if fit.phrase_end is not None else end
+                scores[fit.text] = self._neural_scores(phrase_end)
+            return scores[fit.text]
+
+        def asks_neural(fit: PhoneticEvidence, margins: tuple[float, ...] = ()) -> bool:
+            """Whether the neural score could change the decision (with the rivals still to
+            weigh: at either extreme margin)."""
+            if self.rule.signals == PHONETIC or fit.text not in self._neural_phrases or self.neural is None:
+                return False
+            fits = [replace(fit, margin=m) for m in margins] or [fit]
+            return self.observer is not None or any(neural_matters(self.rule, f, noisy) for f in fits)
+
+        def verify(window: bytes) -> PhoneticEvidence | None:
+            window_start = self.frontend.now - len(window) / 2 / SAMPLE_RATE
+
+            def rivals_matter(fit: PhoneticEvidence) -> bool:
+                if self.observer is not None:
+                    return True
+                if below_floor(self.rule, fit):
+                    return False
+                score = None
+                if asks_neural(fit, margins=(RIVAL_WINS, WAKE_WINS)):
+                    score = (neural_for(fit, window_start) or {}).get(self._intent_of[fit.text])
+                wins = decide(self.rule, replace(fit, margin=WAKE_WINS), score, noisy).accept
+                loses = decide(self.rule, replace(fit, margin=RIVAL_WINS, rival_is_decoy=True), score, noisy).accept
+                return wins != loses
+
+            evidence = self.verifier.verify_wake(window, compare=rivals_matter)
+            if evidence is not None and asks_neural(evidence):
+                neural_for(evidence, window_start)
+            return evidence
+
+        evidence = verify(self._window(start - WINDOW_LEAD))
         if evidence is None and longest < start:
-            window = self._window(longest - WINDOW_LEAD)
-            evidence = self.verifier.verify_wake(window, compare=compare)
-        window_start = self.frontend.now - len(window) / 2 / SAMPLE_RATE
+            evidence = verify(self._window(longest - WINDOW_LEAD))
         if evidence is None:
             log.debug("%s: ends with %r, but no wake phrase fits its window -> reject", where, candidate.text)
             heard = "" if candidate.text in self._wake else candidate.text  # a decoy may be reported as heard
             return [Heard(heard, self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
         text = evidence.text
         intent = self._intent_of[text]
-        # The neural windows end around the phrase's end (the utterance may go on a little).
-        phrase_end = window_start + evidence.phrase_end if evidence.phrase_end is not None else end
-        asked = self.rule.signals != PHONETIC and text in self._neural_phrases
-        # The neural score is computed only where some score would change the decision.
-        asked = asked and (self.observer is not None or neural_matters(self.rule, evidence, noisy))
-        neural = self._neural_scores(phrase_end) if asked else None
+        neural = scores.get(text)
+        asked = text in scores
         score = neural.get(intent) if neural is not None else None
         decision = decide(self.rule, evidence, score, noisy)
         if self.observer is not None:
