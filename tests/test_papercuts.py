@@ -173,3 +173,16 @@ def test_verbose_shows_what_was_heard_when_nothing_fires(tmp_path, audio_cache):
     assert words and all(words), lines[0]  # the words the search heard, never ''
     assert "heard ''" not in loud.stderr
     assert "utterance" not in quiet.stderr  # transcripts never at the default level
+
+
+def test_an_unknown_voice_is_refused_at_start(tmp_path):
+    """Issue 11: `--voice nosuchvoice` used to run on, answering with the chime only."""
+    assert_clean_error(run_cli("say", "tip", "--voice", "nosuchvoice"), "'nosuchvoice'", "no such voice", "espeak-ng --voices")
+    config = tmp_path / "config.toml"
+    config.write_text('[speech]\nvoice = "nosuchvoice"\n')
+    wav = tmp_path / "quiet.wav"
+    write_wav(wav, np.zeros(16000, np.float32))
+    assert_clean_error(run_cli("run", "--input", str(wav), "--config", str(config)), "[speech] voice", "no such voice")
+    # A voice espeak-ng has passes the check (with no speaker here the run may stop there).
+    known = run_cli("say", "tip", "--voice", "gmw/en-us")
+    assert "no such voice" not in known.stderr, known.stderr

@@ -192,21 +192,34 @@ def _voice(settings: Settings, args: argparse.Namespace):
     return voice, store
 
 
-def _answers(settings: Settings, no_speak: bool, voice):
-    """The speaker and synthesizer, or None with --no-speak."""
-    if no_speak:
-        return None
-    from voice_skill.audio import Speaker, resolve_device
-    from voice_skill.runner import SpokenAnswers
-    from voice_skill.speech import SpeechError, Synthesizer
+def _synthesizer(voice):
+    """The speech worker, started, with the configured voice checked (an unknown one is exit 2)."""
+    from voice_skill.speech import SpeechError, Synthesizer, UnknownVoice
 
-    speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
     synthesizer = Synthesizer(voice)
     try:
         synthesizer.start()
+        if voice.voice:
+            synthesizer.check_voice(voice.voice)
+    except UnknownVoice:
+        synthesizer.close()
+        raise UserError(
+            f"voice {voice.voice!r} (--voice or [speech] voice): espeak-ng has no such voice; "
+            "'espeak-ng --voices=en' lists them (use the File column, e.g. gmw/en-us)"
+        ) from None
     except SpeechError as exc:
         log.error("speech synthesis is unavailable (%s); answers will be a chime only. Install espeak-ng.", exc)
-    return SpokenAnswers(synthesizer, speaker)
+    return synthesizer
+
+
+def _answers(settings: Settings, synthesizer):
+    """The speaker and synthesizer, or None with --no-speak (no synthesizer)."""
+    if synthesizer is None:
+        return None
+    from voice_skill.audio import Speaker, resolve_device
+    from voice_skill.runner import SpokenAnswers
+
+    return SpokenAnswers(synthesizer, Speaker(resolve_device(settings.audio.output_device, "output")))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -225,9 +238,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = WavSource(args.input)
     else:
         source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate)
-    recognizer = build_recognizer(settings.recognition, table, report=lambda line: print(line, file=sys.stderr))
     voice, store = _voice(settings, args)
-    answers = _answers(settings, args.no_speak, voice)
+    synthesizer = _synthesizer(voice) if not args.no_speak else None  # an unknown voice fails before the models load
+    try:
+        recognizer = build_recognizer(settings.recognition, table, report=lambda line: print(line, file=sys.stderr))
+        answers = _answers(settings, synthesizer)
+    except BaseException:
+        if synthesizer is not None:
+            synthesizer.close()
+        raise
     skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
@@ -251,7 +270,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_say(args: argparse.Namespace) -> int:
     settings = _settings(args)
     pick = _picker(settings)
-    answers = _answers(settings, args.no_speak, _voice(settings, args)[0])  # a bad speaker fails before a phrase is used
+    synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0])
+    try:
+        answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
+    except BaseException:
+        if synthesizer is not None:
+            synthesizer.close()
+        raise
     phrase = pick(args.kind)
     if answers is None:
         _print_said(phrase, args.kind, args.json)

@@ -33,6 +33,10 @@ class SpeechError(Exception):
     """Synthesis failed (engine missing, raised, or hung)."""
 
 
+class UnknownVoice(SpeechError):
+    """The engine has no voice of the configured name."""
+
+
 @dataclass(frozen=True)
 class Voice:
     """How the skill sounds. Bedtime defaults: slower and softer than pyttsx3's 200 wpm at 1.0."""
@@ -191,6 +195,21 @@ class Synthesizer:
                 self._kill_worker()
                 raise SpeechError("the speech engine crashed") from None
         return Sound(np.frombuffer(pcm, dtype=np.int16).copy(), int(header["rate"]))
+
+    def check_voice(self, name: str) -> None:
+        """SpeechError unless the engine has a voice of this name."""
+        with self._lock:
+            self._ensure_worker()
+            process = self._process
+            try:
+                process.stdin.write(json.dumps({"check_voice": name}).encode() + b"\n")
+                process.stdin.flush()
+                header = json.loads(_read_line(process.stdout, time.monotonic() + self._timeout))
+            except (_Deadline, EOFError, BrokenPipeError, OSError, ValueError):
+                self._kill_worker()
+                raise SpeechError("the speech engine did not answer") from None
+        if header.get("status") != "ok":
+            raise UnknownVoice(header.get("detail", f"unknown voice {name!r}"))
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 Protocol (over its stdin/stdout, started by speech.Synthesizer):
   request:  one JSON line {"text": ..., "rate": ..., "volume": ..., "voice": ...}
+            or {"check_voice": NAME} (the answer has no audio: ok, or an error if there is no such voice)
   response: one JSON line {"status": "ok", "rate": HZ, "bytes": N} and N bytes of int16 PCM,
             or {"status": "error", "detail": ...}
 The first line it writes is {"status": "ready"} (or an error if the engine cannot start).
@@ -53,6 +54,18 @@ def render(engine, text: str, rate: int, volume: float, voice: str | None) -> tu
     raise RuntimeError(f"pyttsx3 produced no audio in {ATTEMPTS} attempts")
 
 
+def choose_voice(engine, voice: str) -> None:
+    """Make `voice` the engine's voice; ValueError naming it if espeak-ng has no such voice."""
+    from pyttsx3.drivers import _espeak
+
+    _espeak.Synchronize()
+    try:
+        engine.proxy._driver.setProperty("voice", voice)
+    except Exception as exc:
+        raise ValueError(f"unknown voice {voice!r}") from exc
+    _espeak.Synchronize()
+
+
 def main() -> int:
     # The protocol gets its own descriptor; anything a library prints goes to stderr.
     protocol = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -72,6 +85,10 @@ def main() -> int:
     for line in sys.stdin.buffer:
         try:
             request = json.loads(line)
+            if "check_voice" in request:
+                choose_voice(engine, request["check_voice"])
+                send({"status": "ok", "rate": 0, "bytes": 0})
+                continue
             pcm, rate = render(engine, request["text"], request["rate"], request["volume"], request.get("voice"))
         except Exception as exc:
             send({"status": "error", "detail": f"{type(exc).__name__}: {exc}"})
