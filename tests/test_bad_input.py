@@ -181,6 +181,7 @@ BAD_CONFIGS = {
     "levels-unknown": ('[content]\nlevels = ["spicy"]\n', "levels"),
     "engine-unknown": ('[recognition]\nengine = "whisper"\n', "engine"),
     "window-zero": ("[skill]\nfollow_up_window = 0\n", "follow_up_window"),
+    "ready-sound-text": ("[skill]\nready_sound = \"yes\"\n", "ready_sound"),
     "device-bool": ("[audio]\ninput_device = true\n", "input_device"),
     "section-not-table": ("speech = 3\n", "speech"),
     "not-toml": ("[speech\nrate = 140\n", "not valid TOML"),

@@ -119,6 +119,15 @@ def rendered(text: str) -> np.ndarray:
 def chime_heard(audio: np.ndarray, window: float = 0.1) -> bool:
     """The chime's two notes (659.25 Hz, then 987.77 Hz: pure tones) stand out of the spectrum
     around them, one right after the other."""
+    return notes_heard(audio, 659.25, 987.77, window)
+
+
+def ready_sound_heard(audio: np.ndarray) -> bool:
+    """The ready sound's two low notes: 392 Hz, then 493.88 Hz."""
+    return notes_heard(audio, 392.0, 493.88)
+
+
+def notes_heard(audio: np.ndarray, first_tone: float, second_tone: float, window: float = 0.1) -> bool:
     n = int(window * 16000)
     freqs = np.fft.rfftfreq(n, 1 / 16000)
 
@@ -130,8 +139,8 @@ def chime_heard(audio: np.ndarray, window: float = 0.1) -> bool:
 
     hop = n // 2
     starts = range(0, len(audio) - n, hop)
-    first = [i for i in starts if stands_out(audio[i : i + n], 659.25)]
-    return any(stands_out(audio[j : j + n], 987.77) for i in first for j in range(i + hop, min(i + 5 * hop, len(audio) - n), hop))
+    first = [i for i in starts if stands_out(audio[i : i + n], first_tone)]
+    return any(stands_out(audio[j : j + n], second_tone) for i in first for j in range(i + hop, min(i + 5 * hop, len(audio) - n), hop))
 
 
 def test_full_loop_wake_chime_and_answer_heard_in_the_room(room, private_dirs, content, said):
@@ -151,6 +160,31 @@ def test_full_loop_wake_chime_and_answer_heard_in_the_room(room, private_dirs, c
         assert chime_heard(recording.audio), "no chime in the room"
     finally:
         assert skill.stop() == 0
+
+
+def test_a_soft_sound_says_listening_has_started_unless_turned_off(room, private_dirs, content, said):
+    """Issue 11: a screen-free device says it is listening; `[skill] ready_sound = false` keeps it quiet.
+    The sound is not heard as speech, and the skill hears a phrase said right after it."""
+    with room.recorder() as recording:
+        skill = start_skill(room, private_dirs)
+        try:
+            time.sleep(0.5)
+        finally:
+            skill_events = skill.events
+            assert skill.stop() == 0
+    assert ready_sound_heard(recording.audio), "no ready sound in the room"
+    assert not chime_heard(recording.audio)
+    assert not [e for e in skill_events if e["event"] in ("wake", "ignored")]
+    config = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "config.toml"
+    config.write_text(config.read_text() + "\n[skill]\nready_sound = false\n")
+    with room.recorder() as recording:
+        skill = start_skill(room, private_dirs)
+        try:
+            room.play(said("ask us a question"))
+            assert skill.wait_for("wake", timeout=15)[0]["intent"] == "question"
+        finally:
+            assert skill.stop() == 0
+    assert not ready_sound_heard(recording.audio), "a ready sound though ready_sound = false"
 
 
 def test_answers_containing_trigger_words_never_wake_the_skill(room, private_dirs, content, said):

@@ -392,6 +392,18 @@ def chime(rate: int = 22050, volume: float = 0.5) -> Sound:
     return Sound((wave * 32767).astype(np.int16), rate)
 
 
+def ready_sound(rate: int = 22050, volume: float = 0.5) -> Sound:
+    """Listening has started: two soft low notes, rising (a major third), unlike the chime."""
+    notes = [(392.0, 0.12), (493.88, 0.18)]
+    parts = []
+    for freq, seconds in notes:
+        t = np.arange(int(rate * seconds)) / rate
+        envelope = np.sin(np.pi * t / seconds) ** 2
+        parts.append(np.sin(2 * np.pi * freq * t) * envelope)
+    wave = np.concatenate(parts) * 0.2 * max(0.0, min(1.0, volume))
+    return Sound((wave * 32767).astype(np.int16), rate)
+
+
 class Playback:
     """One sound playing on the speaker, in its own thread; stop() cuts it short."""
 

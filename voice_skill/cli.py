@@ -250,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
-        realtime=args.input is None, voice=voice, voice_store=store,
+        realtime=args.input is None, voice=voice, voice_store=store, ready=settings.skill.ready_sound,
     )
 
     def on_signal(signum, frame):

@@ -16,7 +16,7 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime
+from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, ready_sound
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.skill import AdjustVoice, Ignored, Say, Skill, StopSpeaking
@@ -25,6 +25,7 @@ from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adju
 log = logging.getLogger(__name__)
 
 GAP_AFTER_CHIME = 0.15  # seconds of silence between the chime and the answer
+READY_SOUND_TAIL = 0.3  # seconds of microphone audio after the ready sound that are not heard either (output latency)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Runner:
         realtime: bool = False,
         voice: Voice = Voice(),
         voice_store: VoiceStore | None = None,
+        ready: bool = True,
     ):
         self.source = source
         self.recognizer = recognizer
@@ -105,6 +107,7 @@ class Runner:
         self.realtime = realtime
         self.voice = voice
         self.voice_store = voice_store
+        self.ready = ready  # live mode with a speaker: a soft sound says listening has started
         self.now = 0.0
         self.recognizer_errors = 0
         self._playback: Playback | None = None
@@ -116,11 +119,15 @@ class Runner:
 
     def run(self) -> None:
         listening = False
+        deaf_until = 0.0  # stream seconds: the ready sound, as the microphone hears it
         try:
             for chunk in self.source.chunks():
                 if not listening:  # the first audio has arrived: from now on it hears
+                    deaf_until = chunk.start + self._play_ready_sound()
                     self.emit("listening", engine=self.recognizer.name)
                     listening = True
+                if chunk.start < deaf_until:
+                    continue  # its own ready sound is not for the recognizer
                 self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
                 self._check_playback()
                 self._handle_results(self._recognize(chunk.pcm))
@@ -136,6 +143,20 @@ class Runner:
                 self._playback.stop()
             self.source.close()
         self.emit("done", at=round(self.now, 2), wakes=self.wakes)
+
+    def _play_ready_sound(self) -> float:
+        """Live mode with a speaker: play the ready sound to its end. Returns the seconds of
+        microphone audio that may hold it (0 if none was played)."""
+        if not (self.realtime and self.ready and self.answers is not None):
+            return 0.0
+        started = time.monotonic()
+        playback = self.answers.speaker.play(ready_sound(volume=self.voice.volume))
+        playback.wait(5)
+        if playback.error is not None:
+            log.warning("the speaker failed on the ready sound (%s)", playback.error)
+        # The stream's clock runs with the wall clock: everything heard while it played, and
+        # a little after (the speaker's latency), is the sound itself.
+        return time.monotonic() - started + READY_SOUND_TAIL
 
     def _recognize(self, pcm: bytes) -> list:
         """Feed the recognizer; a chunk it chokes on is dropped and listening goes on."""

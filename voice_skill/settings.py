@@ -27,6 +27,7 @@ checked, and a bad one is reported with the file and the key.
 
     [skill]
     follow_up_window = 8.0
+    ready_sound = true        # a soft sound when listening starts
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class ContentSettings:
 @dataclass(frozen=True)
 class SkillSettings:
     follow_up_window: float = 8.0
+    ready_sound: bool = True  # a soft sound when listening (from a microphone) starts
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
             _check(where, key, value, "true or false", isinstance(value, bool))
             return value
         _check(where, key, value, "a folder path (text)", isinstance(value, str) and value != "")
+        return value
+    if section == "skill" and name == "ready_sound":
+        _check(where, key, value, "true or false", isinstance(value, bool))
         return value
     if section == "skill":
         _check(where, key, value, "a number of seconds from 1 to 60", isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 60)
