@@ -186,3 +186,20 @@ def test_an_unknown_voice_is_refused_at_start(tmp_path):
     # A voice espeak-ng has passes the check (with no speaker here the run may stop there).
     known = run_cli("say", "tip", "--voice", "gmw/en-us")
     assert "no such voice" not in known.stderr, known.stderr
+
+
+def test_check_on_a_machine_without_sound_devices_says_what_to_fix(private_dirs):
+    """`voice-skill check` (issue 11): what the skill would use, and one fix per problem; exit 1."""
+    result = run_cli("check", "--seconds", "1", timeout=60)
+    if "microphone: " in result.stdout and "to fix" not in result.stdout:
+        import pytest
+
+        pytest.skip("this machine has a microphone and a speaker")
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "engine: PocketSphinx" in out and "voice: " in out
+    assert f"no file at {Path(private_dirs['XDG_CONFIG_HOME']) / 'voice-skill' / 'config.toml'}" in out
+    assert str(Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "phrase-bag.json") in out
+    assert "to fix:" in out and "plug in a USB microphone" in out and "connect a speaker" in out
+    assert "Traceback" not in result.stderr
+    assert_clean_error(run_cli("check", "--seconds", "0"), "--seconds")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -187,6 +189,26 @@ def test_a_soft_sound_says_listening_has_started_unless_turned_off(room, private
     assert not ready_sound_heard(recording.audio), "a ready sound though ready_sound = false"
 
 
+def test_check_shows_the_microphone_level_and_plays_on_the_speaker(room, private_dirs, content, said):
+    """`voice-skill check`: the level bar moves when someone speaks, the chime and a sentence
+    are heard in the room, the paths are printed, and nothing is left to fix."""
+    with room.recorder() as recording:
+        check = subprocess.Popen(
+            [sys.executable, "-m", "voice_skill", "check", "--seconds", "3", "--input-device", "pulse", "--output-device", "pulse"],
+            env=skill_env(room, private_dirs), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(1.5)
+        room.play(said("ask us a question"))
+        out, err = check.communicate(timeout=60)
+    assert check.returncode == 0, (out, err)
+    levels = [float(part.split()[-2]) for line in out.splitlines() for part in line.split("\r") if part.strip().startswith("level ")]
+    assert len(levels) >= 10 and max(levels) > min(levels) + 20, levels
+    assert "all good" in out and "config: " in out and "phrase-bag.json" in out
+    assert chime_heard(recording.audio), "no chime in the room"
+    assert best_match(recording.audio, rendered("Hello. This is voice skill. If you can hear me, the speaker works.")) > 0.8
+    assert not list(Path(private_dirs["XDG_STATE_HOME"]).rglob("*.wav")), "audio was kept"
+
+
 def test_answers_containing_trigger_words_never_wake_the_skill(room, private_dirs, content, said):
     content("echo")
     skill = start_skill(room, private_dirs)
@@ -314,9 +336,6 @@ def test_devices_has_a_header_and_marks_the_defaults(room):
 
 
 def subprocess_devices(room) -> str:
-    import subprocess
-    import sys
-
     return subprocess.run([sys.executable, "-m", "voice_skill", "devices"], env=room.env, capture_output=True, text=True, check=True).stdout
 
 

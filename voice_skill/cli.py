@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("kind", nargs="?", default="question", choices=["question", "tip"], help="what to say (default: question)")
     say.add_argument("--json", action="store_true", help="print the answer as a JSON 'say' event (as 'run --json' does)")
 
+    check = commands.add_parser("check", help="set-up helper: the microphone's level, the speaker, and what the skill will use")
+    _add_common(check)
+    _add_voice(check)
+    check.add_argument("--input-device", help="microphone: name (or part of it) or index")
+    check.add_argument("--input-rate", type=int, help="capture rate in Hz")
+    check.add_argument("--seconds", type=float, default=5.0, help="how long to show the microphone's level (default 5)")
+
     devices = commands.add_parser("devices", help="list microphones and speakers")
     _add_common(devices)
 
@@ -299,6 +306,16 @@ def _print_said(phrase, kind: str, as_json: bool) -> None:
         print(phrase.text)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from voice_skill.setup_check import run_check
+
+    if not 0.5 <= args.seconds <= 60:
+        raise UserError(f"--seconds {args.seconds:g}: use 0.5 to 60")
+    settings = _settings(args)
+    voice, _ = _voice(settings, args)
+    return run_check(settings, voice, state_dir() / "voice.json", args.seconds)
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from voice_skill.audio import default_devices, list_devices
 
@@ -379,7 +396,7 @@ def cmd_voice(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"voice": cmd_voice, "run": cmd_run, "say": cmd_say, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases, "service": cmd_service}
+COMMANDS = {"voice": cmd_voice, "run": cmd_run, "say": cmd_say, "check": cmd_check, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases, "service": cmd_service}
 
 
 def _setup_logging(args: argparse.Namespace) -> None:

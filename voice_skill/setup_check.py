@@ -1,0 +1,151 @@
+"""`voice-skill check`: a set-up helper for the bedside, a couple of minutes at most.
+
+It shows the microphone's live level as a bar for a few seconds (the audio is measured and
+dropped, never kept), plays the chime and one sentence on the speaker, prints what the skill
+would use (engine, model, voice, config and state files), and ends with what to fix. Exit
+status 0 when nothing needs fixing, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voice_skill.errors import UserError
+from voice_skill.settings import Settings, config_dir, state_dir
+
+SENTENCE = "Hello. This is voice skill. If you can hear me, the speaker works."
+BAR_WIDTH = 40
+FLOOR_DBFS = -70.0  # the bar's empty end
+QUIET_DBFS = -60.0  # a microphone whose loudest 100 ms stays below this hears next to nothing
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def level_bar(dbfs: float) -> str:
+    filled = int(round(BAR_WIDTH * max(0.0, min(1.0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS))))
+    return "#" * filled + "." * (BAR_WIDTH - filled)
+
+
+def dbfs(block: np.ndarray) -> float:
+    samples = block.astype(np.float32) / 32768.0
+    return 20 * math.log10(float(np.sqrt(np.mean(samples * samples))) + 1e-9)
+
+
+def check_microphone(settings: Settings, seconds: float, out) -> tuple[str, list[str]]:
+    """Listen for `seconds`, drawing the level; (summary line, fixes)."""
+    from voice_skill.audio import DeviceLost, Microphone, resolve_device
+
+    try:
+        mic = Microphone(resolve_device(settings.audio.input_device, "input"), settings.audio.input_rate)
+    except UserError as exc:
+        return f"microphone: {exc}", ["plug in a USB microphone, or choose one with [audio] input_device (see 'voice-skill devices')"]
+    loudest, blocks = FLOOR_DBFS, 0
+    deadline = time.monotonic() + seconds
+    try:
+        print(f"microphone: listening for {seconds:g} s; speak, or clap (nothing is kept) ...", file=out)
+        for block in mic.blocks():
+            level = dbfs(block)
+            loudest = max(loudest, level)
+            blocks += 1
+            print(f"\r  level {level_bar(level)} {level:6.1f} dBFS", end="", file=out, flush=True)
+            if time.monotonic() >= deadline:
+                break
+    except DeviceLost as exc:
+        return f"microphone: lost while listening ({exc})", ["check the microphone's cable and 'voice-skill devices'"]
+    finally:
+        mic.close()
+        print(file=out)
+    summary = f"microphone: {mic.rate} Hz, loudest {loudest:.1f} dBFS over {blocks} blocks"
+    if blocks == 0:
+        return summary, ["the microphone delivered no audio: choose another with [audio] input_device"]
+    if loudest < QUIET_DBFS:
+        return summary, ["the microphone hears next to nothing: raise its capture level (alsamixer, F4) or move it closer"]
+    return summary, []
+
+
+def check_speaker(settings: Settings, voice) -> tuple[list[str], list[str]]:
+    """Play the chime and one sentence; (lines, fixes)."""
+    from voice_skill.audio import Speaker, chime, resolve_device
+    from voice_skill.speech import SpeechError, Synthesizer, UnknownVoice
+
+    lines, fixes = [], []
+    try:
+        speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
+    except UserError as exc:
+        return [f"speaker: {exc}"], ["connect a speaker, or choose one with [audio] output_device (see 'voice-skill devices')"]
+    lines.append(f"speaker: {speaker.name}: playing the chime, then a sentence")
+    playback = speaker.play(chime(volume=voice.volume))
+    playback.wait(5)
+    if playback.error is not None:
+        return lines + [f"speaker: failed ({playback.error})"], ["choose another speaker with [audio] output_device"]
+    with Synthesizer(voice) as synthesizer:
+        try:
+            synthesizer.start()
+            if voice.voice:
+                synthesizer.check_voice(voice.voice)
+            sound = synthesizer.render(SENTENCE)
+        except UnknownVoice:
+            return lines + [f"voice: espeak-ng has no voice {voice.voice!r}"], ["set [speech] voice to one that 'espeak-ng --voices=en' lists, or remove it"]
+        except SpeechError as exc:
+            return lines + [f"speech: unavailable ({exc})"], ["install espeak-ng (sudo apt install espeak-ng), or run scripts/install again"]
+    playback = speaker.play(sound)
+    playback.wait(sound.duration + 10)
+    if playback.error is not None:
+        fixes.append("the speaker failed during the sentence: choose another with [audio] output_device")
+    return lines, fixes
+
+
+def describe_setup(settings: Settings, voice, voice_file: Path) -> list[str]:
+    from voice_skill.models import find_model
+
+    lines = []
+    model = find_model(settings.recognition.model)
+    engine = settings.recognition.engine
+    if engine == "vosk" or (engine == "auto" and model is not None):
+        lines.append(f"engine: Vosk, model {model if model else 'missing'}")
+    else:
+        try:
+            from voice_skill.recognizers.neural import NeuralUnavailable, load_detector
+
+            load_detector()
+            signals = settings.recognition.wake_signals
+        except NeuralUnavailable as exc:
+            signals = f"phonetic only ({exc})"
+        lines.append(f"engine: PocketSphinx (bundled English model), wake signals {signals}; Vosk model: {model or 'none (optional)'}")
+    lines.append(f"voice: {voice.voice or 'espeak-ng default'}, rate {voice.rate} words per minute, volume {voice.volume:g}")
+    lines.append(f"config: {settings.source}" if settings.source != "defaults" else f"config: the defaults (no file at {config_dir() / 'config.toml'})")
+    lines.append(f"state: {state_dir() / 'phrase-bag.json'} (phrase ids and dates), {voice_file} (rate and volume)")
+    return lines
+
+
+def run_check(settings: Settings, voice, voice_file: Path, seconds: float, out=sys.stdout) -> int:
+    fixes: list[str] = []
+    for line in describe_setup(settings, voice, voice_file):
+        print(line, file=out)
+    summary, more = check_microphone(settings, seconds, out)
+    print(summary, file=out)
+    fixes += more
+    lines, more = check_speaker(settings, voice)
+    for line in lines:
+        print(line, file=out)
+    fixes += more
+    if fixes:
+        print("to fix:", file=out)
+        for fix in fixes:
+            print(f"  - {fix}", file=out)
+        return 1
+    print("all good: 'voice-skill run' (or the service) is ready to listen", file=out)
+    return 0
