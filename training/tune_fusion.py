@@ -7,8 +7,11 @@
 The dev clips: the DEV voices of ``training.voices`` say each wake phrase and 12 sentences of
 ``bench/dev_near_misses.txt`` in six conditions (clean; right after a lead-in of
 ``bench/dev_leadins.txt`` with a 0.05-0.25 s gap; reverb; fan noise at 10 and 5 dB; run-on at
-10 dB), and 20 sentences of ``bench/dev_sentences.txt`` each (some at 15 dB). Nothing here is an
-evaluation voice or an evaluation text (tests/test_training.py checks the text lists).
+10 dB), and 20 sentences of ``bench/dev_sentences.txt`` each (some at 15 dB); and the dev
+bench's ordinary-speech files (``bench/out/dev/corpus/ordinary-*.wav``, about 45 minutes of the
+dev voices reading dev sentences, built by ``python3 -m bench.run --voice-set dev``), where the
+rare false accepts show. Nothing here is an evaluation voice or an evaluation text
+(tests/test_training.py checks the text lists).
 
 ``collect`` runs the real engine with every threshold open (so every candidate reaches the
 fusion rule) and stores each decision's evidence (phonetic fit, margin, neural scores) in
@@ -16,9 +19,10 @@ fusion rule) and stores each decision's evidence (phonetic fit, margin, neural s
 which takes seconds. The engine's structure (spotter, verifier, neural window) must be the
 same as at collection time: collect again after changing any of them.
 
-The rule is picked from the Pareto front (true accepts up, near-miss false accepts down) among
-rules with no false accept on ordinary speech. Costs: ``collect`` about 10 CPU minutes (more
-the first time: synthesis), ``grid`` under a minute.
+``grid`` prints the Pareto front (true accepts up, near-miss false accepts down) among rules
+with no false accept on ordinary speech, and the pick: the most true accepts with none there
+and at most NEAR_BUDGET near-miss false accepts, ties to the noisy conditions. Costs:
+``collect`` about 20 CPU minutes (more the first time: synthesis), ``grid`` about a minute.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from training.voices import DEV, TRAINING_DIR, synthesize
 REPO = TRAINING_DIR.parent
 RATE = 16000
 EVIDENCE = TRAINING_DIR / "out" / "fusion_evidence.pkl"
+DEV_CORPUS = REPO / "bench" / "out" / "dev" / "corpus"
 CONDITIONS = ("clean", "runon", "reverb", "fan10", "fan5", "runon10")
 SNR = {"fan10": 10, "fan5": 5, "runon10": 10}
 NEAR_PER_CONDITION = 12
@@ -54,12 +59,12 @@ GRID = dict(
     noisy_margin_allowance=[0.0, 0.15, 0.3],
     neural_sure=[0.8, 0.9, 0.97, 1.01],
     neural_veto=[0.05, 0.1, 0.2, 0.3],
-    floor_frame_score=[-5.0, -6.0],
+    floor_frame_score=[-4.0, -4.5, -5.0, -6.0],
 )
-# The pick: the most true accepts with at most this many near-miss false accepts (the rule
-# before this one had 21 on the same evidence) and no condition worse than the rule in
-# force; ties go to the noisy conditions.
-NEAR_BUDGET = 21
+# The pick: the most true accepts with no false accept on ordinary speech and at most this
+# many near-miss false accepts (of 432: what the rules before had); ties go to the noisy
+# conditions.
+NEAR_BUDGET = 20
 NOISY = ("fan10", "fan5", "runon10")
 
 
@@ -136,6 +141,22 @@ def dev_clips(seed: int = 1, conditions=CONDITIONS):
             yield Clip(voice.key, "ordinary", sentence, "ordinary", None), _clip([(say(sentence), 0.0)], rng.choice([None, None, 15]), rng.randrange(1 << 30))
 
 
+def long_ordinary():
+    """(Clip, audio) for the dev bench's ordinary-speech files (about 45 minutes of the dev
+    voices reading dev sentences, some over noise): false accepts are rare events, and the
+    short clips above are too few to see them. The bench builds these files
+    (`python3 -m bench.run --voice-set dev`); without them, a note says so."""
+    import soundfile
+
+    files = sorted(DEV_CORPUS.glob("ordinary-*.wav"))
+    if not files:
+        print(f"note: no dev ordinary-speech files in {DEV_CORPUS}; build them with 'python3 -m bench.run --voice-set dev' (the corpus step)", file=sys.stderr)
+    for path in files:
+        audio, rate = soundfile.read(str(path), dtype="float32")
+        assert rate == RATE, path
+        yield Clip(path.stem, "ordinary", path.name, "ordinary", None), audio
+
+
 def collect(out: Path = EVIDENCE) -> None:
     from voice_skill.recognizers.choose import build_wake_engine
     from voice_skill.recognizers.fusion import FusionRule
@@ -147,7 +168,7 @@ def collect(out: Path = EVIDENCE) -> None:
     wide_open = FusionRule(min_frame_score=-99, floor_frame_score=-99, min_worst_word=-99, min_phones_per_second=0, neural_veto=-1, min_margin=-99)
     records: list[tuple[Clip, list]] = []
     engine = build_wake_engine("fused", table, report=lambda line: None, options=EngineOptions(rule=wide_open))
-    for clip, audio in dev_clips():
+    for clip, audio in itertools.chain(dev_clips(), long_ordinary()):
         decisions: list = []
         engine.restart()
         engine.observer = decisions.append
@@ -173,6 +194,8 @@ def evaluate(rule, records, intent_of) -> tuple[collections.Counter, collections
         fired = [intent_of[text] for text, phonetic, neural, noisy in decisions if decide(rule, phonetic, (neural or {}).get(intent_of[text]), noisy).accept]
         if clip.role == "trigger":
             ta[clip.condition] += clip.intent in fired
+        elif clip.role == "ordinary":
+            fa[clip.role] += len(fired)  # a long file may fire more than once
         elif fired:
             fa[clip.role] += 1
     return ta, fa
@@ -205,12 +228,12 @@ def grid(path: Path = EVIDENCE, budget: int = NEAR_BUDGET) -> None:
     print(f"Pareto front (no false accept on {totals['ordinary']} ordinary clips): true accepts of {totals['trigger']}, near-miss false accepts of {totals['near']}")
     for hits, near, _, rule, by_condition in front:
         print(f"{hits:4d}  near FA {near:3d}  {rule}  {by_condition}")
-    # No condition may lose true accepts against the rule in force (no measure gets worse).
-    in_force, _ = evaluate(FusionRule(), records, intent_of)
-    within = [r for r in results if r[2] == 0 and r[1] <= budget and all(r[4].get(c, 0) >= n for c, n in in_force.items())]
+    within = [r for r in results if r[2] == 0 and r[1] <= budget]
     if within:
         hits, near, _, rule, by_condition = max(within, key=lambda r: (r[0], sum(r[4].get(c, 0) for c in NOISY), -r[1]))
-        print(f"pick (most true accepts with at most {budget} near-miss false accepts and no condition worse than the rule in force, then the most in noise): {hits} true accepts, near FA {near}: {rule} {by_condition}")
+        in_force, fa = evaluate(FusionRule(), records, intent_of)
+        print(f"pick (most true accepts with no false accept on ordinary speech and at most {budget} near-miss false accepts, then the most in noise): {hits} true accepts, near FA {near}: {rule} {by_condition}")
+        print(f"the rule in force: {sum(in_force.values())} true accepts, near FA {fa['near']}, ordinary FA {fa['ordinary']}: {dict(in_force)}")
 
 
 def check(path: Path = EVIDENCE) -> None:

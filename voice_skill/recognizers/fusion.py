@@ -38,7 +38,7 @@ class FusionRule:
     signals: str = FUSED
     min_frame_score: float = -2.5  # the phonetic bar (mean log score per frame)
     noisy_allowance: float = 0.4  # how much lower the bar is while noise is suppressed
-    floor_frame_score: float = -6.0  # below this, the words are not there, whatever the neural score
+    floor_frame_score: float = -4.5  # below this, the words are not there, whatever the neural score
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
     neural_sure: float = 0.9  # a neural score that accepts a weaker phonetic fit, or overrules a rival
