@@ -42,7 +42,7 @@ class FusionRule:
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
     neural_sure: float = 0.9  # a neural score that accepts a weaker phonetic fit, or overrules a rival
-    neural_veto: float = 0.05  # a neural score that rejects a phonetic accept
+    neural_veto: float = 0.1  # a neural score that rejects a phonetic accept
     neural_alone: float = 0.5  # the bar when the neural signal decides alone
     use_rivals: bool = True
     min_margin: float = -0.15  # per frame: how much better than the best generated sound-alike the wake phrase must fit
