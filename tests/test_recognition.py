@@ -81,11 +81,13 @@ def score(found, spans, expected_intents) -> tuple[int, list[str]]:
 
 
 # The engine's thresholds are picked on development voices (never these); measured on these
-# flite voices, the defaults hear 24 of 24 clean phrases, 23 of 24 with a fan at 20 dB and 12
-# of 12 right after a sentence; 11 of 16 generated and 3 of 16 held-out sound-alikes fire
+# flite voices, the defaults hear 23 of 24 clean phrases, 20 of 24 with a fan at 20 dB and 12
+# of 12 right after a sentence; 5 of 16 generated and 3 of 16 held-out sound-alikes fire
 # (see docs/wake-engine.md). The floors below are those counts: a change that loses a phrase
 # or fires more often fails here. Every phrase is also checked for its intent and its timing.
-FLOORS = {"clean": 24, "fan20dB": 23, "run-on": 12, "generated": 11, "held-out": 3}
+# (The rule before this one heard 24 clean and 23 fan phrases but let 11 generated
+# sound-alikes fire; the dev pick traded the one for the other, and these counts say so.)
+FLOORS = {"clean": 23, "fan20dB": 20, "run-on": 12, "generated": 5, "held-out": 3}
 
 
 @pytest.fixture(scope="module")
