@@ -379,29 +379,27 @@ class Sound:
         return len(self.samples) / self.rate
 
 
-def chime(rate: int = 22050, volume: float = 0.5) -> Sound:
-    """A short soft two-note chime (a rising fifth), generated: no file needed."""
-    notes = [(659.25, 0.11), (987.77, 0.16)]
+def _notes(notes: list[tuple[float, float]], rate: int, level: float, volume: float, overtone: float = 0.0) -> Sound:
+    """Soft notes one after the other: (Hz, seconds) each, with a sine-squared envelope and an
+    optional second harmonic at `overtone` of the note's level."""
     parts = []
     for freq, seconds in notes:
         t = np.arange(int(rate * seconds)) / rate
         envelope = np.sin(np.pi * t / seconds) ** 2
-        tone = np.sin(2 * np.pi * freq * t) + 0.2 * np.sin(4 * np.pi * freq * t)
+        tone = np.sin(2 * np.pi * freq * t) + overtone * np.sin(4 * np.pi * freq * t)
         parts.append(tone * envelope)
-    wave = np.concatenate(parts) * 0.25 * max(0.0, min(1.0, volume))
+    wave = np.concatenate(parts) * level * max(0.0, min(1.0, volume))
     return Sound((wave * 32767).astype(np.int16), rate)
+
+
+def chime(rate: int = 22050, volume: float = 0.5) -> Sound:
+    """A short soft two-note chime (a rising fifth), generated: no file needed."""
+    return _notes([(659.25, 0.11), (987.77, 0.16)], rate, 0.25, volume, overtone=0.2)
 
 
 def ready_sound(rate: int = 22050, volume: float = 0.5) -> Sound:
     """Listening has started: two soft low notes, rising (a major third), unlike the chime."""
-    notes = [(392.0, 0.12), (493.88, 0.18)]
-    parts = []
-    for freq, seconds in notes:
-        t = np.arange(int(rate * seconds)) / rate
-        envelope = np.sin(np.pi * t / seconds) ** 2
-        parts.append(np.sin(2 * np.pi * freq * t) * envelope)
-    wave = np.concatenate(parts) * 0.2 * max(0.0, min(1.0, volume))
-    return Sound((wave * 32767).astype(np.int16), rate)
+    return _notes([(392.0, 0.12), (493.88, 0.18)], rate, 0.2, volume)
 
 
 class Playback:
