@@ -226,7 +226,12 @@ def _answers(settings: Settings, synthesizer):
     from voice_skill.audio import Speaker, resolve_device
     from voice_skill.runner import SpokenAnswers
 
-    return SpokenAnswers(synthesizer, Speaker(resolve_device(settings.audio.output_device, "output")))
+    try:
+        speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
+    except BaseException:
+        synthesizer.close()  # no worker is left behind by a bad speaker
+        raise
+    return SpokenAnswers(synthesizer, speaker)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -249,11 +254,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     synthesizer = _synthesizer(voice) if not args.no_speak else None  # an unknown voice fails before the models load
     try:
         recognizer = build_recognizer(settings.recognition, table, report=lambda line: print(line, file=sys.stderr))
-        answers = _answers(settings, synthesizer)
     except BaseException:
         if synthesizer is not None:
             synthesizer.close()
         raise
+    answers = _answers(settings, synthesizer)
     skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
@@ -278,12 +283,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     settings = _settings(args)
     pick = _picker(settings)
     synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0])
-    try:
-        answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
-    except BaseException:
-        if synthesizer is not None:
-            synthesizer.close()
-        raise
+    answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
     phrase = pick(args.kind)
     if answers is None:
         _print_said(phrase, args.kind, args.json)
