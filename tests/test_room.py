@@ -179,14 +179,16 @@ def test_a_soft_sound_says_listening_has_started_unless_turned_off(room, private
     assert not [e for e in skill_events if e["event"] in ("wake", "ignored")]
     config = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "config.toml"
     config.write_text(config.read_text() + "\n[skill]\nready_sound = false\n")
+    # Only the start is recorded: a voice's harmonics can pass for the two notes.
     with room.recorder() as recording:
         skill = start_skill(room, private_dirs)
-        try:
-            room.play(said("ask us a question"))
-            assert skill.wait_for("wake", timeout=15)[0]["intent"] == "question"
-        finally:
-            assert skill.stop() == 0
-    assert not ready_sound_heard(recording.audio), "a ready sound though ready_sound = false"
+        time.sleep(0.5)
+    try:
+        assert not ready_sound_heard(recording.audio), "a ready sound though ready_sound = false"
+        room.play(said("ask us a question"))
+        assert skill.wait_for("wake", timeout=15)[0]["intent"] == "question"
+    finally:
+        assert skill.stop() == 0
 
 
 def test_check_shows_the_microphone_level_and_plays_on_the_speaker(room, private_dirs, content, said):
