@@ -40,7 +40,7 @@ def run_session(wav: Path, answers=None, recognizer=None) -> list[dict]:
     bag = PhraseBag(load_library([bundled_phrases_dir()]))
     runner = Runner(
         WavSource(wav), recognizer or WakeEngine(TABLE), IntentMatcher(TABLE),
-        Skill(bag.draw), EventWriter(out, as_json=True), answers,
+        Skill(lambda wanted: bag.draw(wanted.kind)), EventWriter(out, as_json=True), answers,
     )
     runner.run()
     return json_events(out.getvalue())

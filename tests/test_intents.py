@@ -19,13 +19,15 @@ def heard(text, utterance=1, at=1.0):
 def test_default_triggers():
     assert TABLE.intents["question"] == ("ask us a question", "ask me a question", "give us a question")
     assert TABLE.intents["tip"] == ("give us a tip", "tell us a tip", "give me a tip")
-    assert TABLE.follow_up == {"another", "repeat", "stop"}
+    assert TABLE.follow_up == {"another", "repeat", "stop", "deeper", "lighter", "skip", "favorite", "goodnight"}
     assert "ask him a question" in TABLE.decoys
 
 
 @pytest.mark.parametrize("text, intent", [
     ("Ask us a question!", "question"), ("give me a tip", "tip"), ("That’s enough.", "stop"),
     ("next one", "another"), ("say that again", "repeat"),
+    ("Go deeper.", "deeper"), ("something lighter", "lighter"), ("Skip that one!", "skip"), ("skip", None), ("not that one", "skip"),
+    ("I like that one.", "favorite"), ("Goodnight!", "goodnight"), ("good night", "goodnight"),
     ("ask him a question", None), ("i have a question", None), ("give it a tip", None),
     ("tell us a story", None), ("ask us a question please", None),
 ])

@@ -55,8 +55,11 @@ def test_good_pack_loads_with_metadata(tmp_path):
         (lambda s: s.replace('kind = "question"', 'kind = "story"'), 2, "kind must be one of"),
         (lambda s: s.replace('text = "What made', 'text = What made'), 9, "not valid TOML"),
         (lambda s: s.replace("[pack]\n", ""), 1, "missing [pack]"),
+        (lambda s: s.replace('id = "x-2"', 'id = "x-2"\nseconds = "two minutes"'), 11, "seconds must be a whole number from 10 to 1800"),
+        (lambda s: s.replace('id = "x-2"', 'id = "x-2"\nseconds = 5'), 11, "seconds must be a whole number from 10 to 1800"),
+        (lambda s: s.replace('id = "x-2"', 'id = "x-2"\nseconds = 90.5'), 11, "seconds must be a whole number from 10 to 1800"),
     ],
-    ids=["bad-level", "empty-text", "missing-id", "unknown-key", "bad-kind", "bad-toml", "no-pack"],
+    ids=["bad-level", "empty-text", "missing-id", "unknown-key", "bad-kind", "bad-toml", "no-pack", "seconds-text", "seconds-too-short", "seconds-fraction"],
 )
 def test_bad_pack_reports_file_and_line(tmp_path, mutation, line, message):
     path = write(tmp_path, "bad.toml", mutation(GOOD))
@@ -65,6 +68,11 @@ def test_bad_pack_reports_file_and_line(tmp_path, mutation, line, message):
     assert problems[0].path == path and problems[0].line == line, str(problems[0])
     assert message in problems[0].message
     assert str(problems[0]).startswith(f"{path}:{line}: ")
+
+
+def test_a_timed_phrase_carries_its_seconds(tmp_path):
+    phrases, problems = parse_pack(write(tmp_path, "p.toml", GOOD.replace('id = "x-2"', 'id = "x-2"\nseconds = 120')))
+    assert problems == [] and [p.seconds for p in phrases] == [None, 120]
 
 
 def test_bad_encoding_reports_line(tmp_path):

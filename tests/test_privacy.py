@@ -87,7 +87,7 @@ def test_a_whole_session_writes_nothing_but_phrase_state_and_connects_nowhere(ro
     assert all(e["seconds"] > 1.0 for e in says)  # spoken, not printed
 
     state = Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill"
-    allowed = {state / "phrase-bag.json", state / "phrase-bag.json.tmp", Path(os.devnull)}  # devnull: the worker's stderr
+    allowed = {state / "phrase-bag.json", state / "phrase-bag.json.tmp", state / "ritual.json", state / "ritual.json.tmp", Path(os.devnull)}  # devnull: the worker's stderr
     assert {Path(p) for p in Audit.writes} <= allowed, Audit.writes
     assert Audit.connects == []
     assert all("voice_skill.speech_worker" in p for p in Audit.processes), Audit.processes
@@ -100,6 +100,31 @@ def test_a_whole_session_writes_nothing_but_phrase_state_and_connects_nowhere(ro
         assert set(bag["order"]) <= ids and isinstance(bag["position"], int)
     text = (state / "phrase-bag.json").read_text().lower()
     assert "ask us" not in text and "plumber" not in text
+
+
+def test_the_ritual_state_holds_only_ids_dates_a_count_and_a_name(tmp_path, audio_cache, private_dirs):
+    """Skips, favourites and whose turn it is: what "skip that one" and "I like that one" leave behind."""
+    import re
+
+    said = [ORDINARY, "ask us a question", "skip that one", "i like that one", "goodnight"]
+    audio, _ = sequence([(t, flite(t, "kal16", audio_cache)) for t in said], gap=2.5)
+    config = tmp_path / "config.toml"
+    config.write_text('[couple]\nnames = ["Sam", "Alex"]\n')
+    result = run_cli("run", "--input", str(write_wav(tmp_path / "ritual.wav", audio)), "--no-speak", "--json", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert {"skip", "favorite", "goodnight"} <= {e["event"] for e in events}, events
+    state = Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill"
+    assert sorted(p.name for p in state.iterdir()) == ["phrase-bag.json", "ritual.json"]
+    saved = json.loads((state / "ritual.json").read_text())
+    assert set(saved) == {"version", "skipped", "favorites", "answers_since_favorite", "next_turn"}
+    ids = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+    assert saved["skipped"] and all(ids.match(k) and re.match(r"^\d{4}-\d{2}-\d{2}$", v) for k, v in saved["skipped"].items())
+    assert saved["favorites"] and all(ids.match(f) for f in saved["favorites"])
+    assert isinstance(saved["answers_since_favorite"], int) and saved["next_turn"] in (None, "Sam", "Alex")
+    text = (state / "ritual.json").read_text().lower()
+    for heard in ("ask us", "skip that", "like that", "goodnight", "plumber"):
+        assert heard not in text
 
 
 def test_default_logs_say_which_intent_fired_but_never_what_was_heard(session_wav):

@@ -11,7 +11,7 @@ from voice_skill.skill import FOLLOW_UP, LISTENING, SPEAKING, Ignored, Say, Skil
 
 def picker():
     counter = itertools.count(1)
-    return lambda kind: Phrase(f"{kind}-{next(counter)}", kind, "c", "light", f"{kind} text", "test:1")
+    return lambda wanted: Phrase(f"{wanted.kind}-{next(counter)}", wanted.kind, "c", wanted.level or "light", f"{wanted.kind} text", "test:1")
 
 
 def intent(kind, at):

@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = phrase_commands.add_parser("list", help="every enabled phrase with its id, kind, category and level")
     _add_common(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per phrase")
+    listing.add_argument("--favorites", action="store_true", help="only the favourites ('I like that one')")
     check = phrase_commands.add_parser("check", help="validate phrase packs (default: all packs in use)")
     _add_common(check)
     check.add_argument("paths", nargs="*", type=Path, help="pack files or folders")
@@ -177,15 +178,33 @@ def _library(settings: Settings):
     return library
 
 
-def _picker(settings: Settings):
+def _memory():
+    from voice_skill.memory import Memory
+
+    return Memory(state_dir() / "ritual.json")
+
+
+def _picker(settings: Settings, memory):
     from voice_skill.phrases import PhraseBag
+    from voice_skill.picker import Picker
 
     bag = PhraseBag(_library(settings), state_dir() / "phrase-bag.json")
     allowed = _content_filter(settings)
     for kind in ("question", "tip"):
         if not bag.enabled(kind, allowed):
             raise UserError(f"no {kind}s are enabled: check [content] levels and categories in {settings.source}")
-    return lambda kind: bag.draw(kind, allowed)
+    return Picker(bag, memory, allowed)
+
+
+def _quiet_rules(settings: Settings):
+    from voice_skill.night import QuietRules, parse_time_of_day
+
+    skill = settings.skill
+    return QuietRules(
+        morning=parse_time_of_day(skill.morning),
+        quiet_hours=skill.quiet_hours,
+        quiet_from=parse_time_of_day(skill.quiet_from) if skill.quiet_from else None,
+    )
 
 
 def _voice(settings: Settings, args: argparse.Namespace):
@@ -240,12 +259,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from voice_skill.phrases import bundled_phrases_dir
     from voice_skill.recognizers.choose import build_recognizer
     from voice_skill.runner import EventWriter, Runner
+    from voice_skill.night import StreamClock
     from voice_skill.skill import Skill, SkillTiming
 
     settings = _settings(args)
     triggers_file = Path(settings.recognition.triggers) if settings.recognition.triggers else bundled_phrases_dir() / "triggers.toml"
     table = load_triggers(triggers_file)
-    pick = _picker(settings)
+    memory = _memory()
+    pick = _picker(settings, memory)
     if args.input is not None:
         source = WavSource(args.input)
     else:
@@ -259,10 +280,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             synthesizer.close()
         raise
     answers = _answers(settings, synthesizer)
-    skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window))
+    # The stream's second 0 is now: a file is heard as if it were being said from now on.
+    skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window), StreamClock.from_now(), _quiet_rules(settings))
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
-        realtime=args.input is None, voice=voice, voice_store=store, ready=settings.skill.ready_sound,
+        realtime=args.input is None, voice=voice, voice_store=store, ready=settings.skill.ready_sound, memory=memory,
     )
 
     def on_signal(signum, frame):
@@ -280,11 +302,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from voice_skill.picker import Wanted
+
     settings = _settings(args)
-    pick = _picker(settings)
+    pick = _picker(settings, _memory())
     synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0])
     answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
-    phrase = pick(args.kind)
+    phrase = pick(Wanted(args.kind, None, date.today()))
     if answers is None:
         _print_said(phrase, args.kind, args.json)
         return 0
@@ -301,7 +327,7 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 def _print_said(phrase, kind: str, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"event": "say", "intent": kind, "id": phrase.id, "kind": phrase.kind, "text": phrase.text}, ensure_ascii=False))
+        print(json.dumps({"event": "say", "intent": kind, "id": phrase.id, "kind": phrase.kind, "level": phrase.level, "text": phrase.text}, ensure_ascii=False))
     else:
         print(phrase.text)
 
@@ -362,6 +388,9 @@ def cmd_phrases(args: argparse.Namespace) -> int:
         return 0
     allowed = _content_filter(settings)
     enabled = [p for p in _library(settings) if allowed.allows(p)]
+    if args.favorites:
+        favorites = _memory().favorites
+        enabled = sorted((p for p in enabled if p.id in favorites), key=lambda p: favorites.index(p.id))
     for p in enabled:
         if args.json:
             print(json.dumps({"id": p.id, "kind": p.kind, "category": p.category, "level": p.level, "text": p.text}, ensure_ascii=False))

@@ -11,6 +11,12 @@ A pack is a TOML file:
     level = "light"          # or "deeper"
     text = "From sunrise to sunset, what would your perfect day look like?"
 
+    [[phrase]]
+    id = "t-moments-01"
+    level = "light"
+    seconds = 120            # optional: a timed moment; the skill keeps quiet this long,
+    text = "..."             # then a soft chime and "time's up" (10 to 1800 seconds)
+
 Problems are reported with file and line so a user can fix their own packs.
 """
 
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 KINDS = ("question", "tip")
 LEVELS = ("light", "deeper")
 PHRASE_KEYS = {"id", "level", "text"}
+OPTIONAL_PHRASE_KEYS = {"seconds"}
+TIMER_SECONDS = (10, 1800)  # a timed moment: ten seconds to half an hour
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 CATEGORY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
 PACK_GLOB = "*.toml"
@@ -47,6 +55,7 @@ class Phrase:
     level: str
     text: str
     source: str  # "file:line", for messages
+    seconds: int | None = None  # a timed moment: quiet this long after it is said
 
 
 @dataclass(frozen=True)
@@ -124,13 +133,13 @@ def parse_pack(path: Path) -> tuple[list[Phrase], list[PackProblem]]:
     phrases: list[Phrase] = []
     for index, entry in enumerate(entries):
         line = lines[index] if index < len(lines) else pack_line
-        unknown = set(entry) - PHRASE_KEYS
+        unknown = set(entry) - PHRASE_KEYS - OPTIONAL_PHRASE_KEYS
         missing = PHRASE_KEYS - set(entry)
         if missing:
             problems.append(PackProblem(path, line, f"phrase is missing {', '.join(sorted(missing))}"))
             continue
         if unknown:
-            problems.append(PackProblem(path, line, f"unknown key(s) {', '.join(sorted(unknown))}; allowed: id, level, text"))
+            problems.append(PackProblem(path, line, f"unknown key(s) {', '.join(sorted(unknown))}; allowed: id, level, text, seconds"))
             continue
         pid, level, body = entry["id"], entry["level"], entry["text"]
         if not isinstance(pid, str) or not ID_PATTERN.match(pid):
@@ -142,7 +151,12 @@ def parse_pack(path: Path) -> tuple[list[Phrase], list[PackProblem]]:
         if not isinstance(body, str) or not body.strip():
             problems.append(PackProblem(path, line, f"phrase {pid} has empty text"))
             continue
-        phrases.append(Phrase(pid, kind, category, level, " ".join(body.split()), f"{path}:{line}"))
+        seconds = entry.get("seconds")
+        low, high = TIMER_SECONDS
+        if seconds is not None and not (isinstance(seconds, int) and not isinstance(seconds, bool) and low <= seconds <= high):
+            problems.append(PackProblem(path, line, f"phrase {pid}: seconds must be a whole number from {low} to {high}, not {seconds!r}; fix or remove it"))
+            continue
+        phrases.append(Phrase(pid, kind, category, level, " ".join(body.split()), f"{path}:{line}", seconds))
     return phrases, problems
 
 
@@ -275,7 +289,10 @@ class PhraseBag:
     def enabled(self, kind: str, allowed: ContentFilter) -> list[str]:
         return [pid for pid in self._ids_of(kind) if allowed.allows(self._by_id[pid])]
 
-    def draw(self, kind: str, allowed: ContentFilter | None = None) -> Phrase:
+    def draw(self, kind: str, allowed: ContentFilter | None = None, level: str | None = None, avoid: frozenset[str] = frozenset()) -> Phrase:
+        """The next phrase of the bag. `level` ("light" or "deeper") asks for that level and
+        `avoid` holds ids not to say now (skipped ones); when nothing enabled fits, the level
+        is given up first, then `avoid`, so an answer always comes."""
         enabled = self.enabled(kind, allowed or ContentFilter())
         if not enabled:
             raise UserError(f"no {kind}s are enabled: check the [content] settings and the phrase packs")
@@ -287,14 +304,27 @@ class PhraseBag:
             rest = [pid for pid in enabled if pid not in used]
             self._rng.shuffle(rest)
             bag = self._bags[kind] = {"order": used + rest, "position": len(used)}
-        if bag["position"] >= len(bag["order"]):
+        fitting = self._fitting(enabled, level, avoid)
+        remaining = [pid for pid in bag["order"][bag["position"] :] if pid in fitting]
+        if not remaining:
             self._refill(kind, enabled)
             bag = self._bags[kind]
-        pid = bag["order"][bag["position"]]
+            remaining = [pid for pid in bag["order"] if pid in fitting]
+        pid = remaining[0]
+        order, position = bag["order"], bag["position"]
+        found = order.index(pid, position)
+        order[position], order[found] = order[found], order[position]
         bag["position"] += 1
         self._last[kind] = pid
         self._save()
         return self._by_id[pid]
+
+    def _fitting(self, enabled: list[str], level: str | None, avoid: frozenset[str]) -> set[str]:
+        for wanted_level, avoided in ((level, avoid), (None, avoid), (None, frozenset())):
+            fitting = {pid for pid in enabled if pid not in avoided and wanted_level in (None, self._by_id[pid].level)}
+            if fitting:
+                return fitting
+        return set(enabled)
 
     def get(self, phrase_id: str) -> Phrase | None:
         return self._by_id.get(phrase_id)

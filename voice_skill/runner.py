@@ -19,13 +19,16 @@ import numpy as np
 from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, ready_sound
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
-from voice_skill.skill import AdjustVoice, Ignored, Say, Skill, StopSpeaking
+from voice_skill.memory import Memory
+from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, Say, Skill, StopSpeaking
 from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
 
 log = logging.getLogger(__name__)
 
 GAP_AFTER_CHIME = 0.15  # seconds of silence between the chime and the answer
 READY_SOUND_TAIL = 0.3  # seconds of microphone audio after the ready sound that are not heard either (output latency)
+SAVED_LINE = "Saved."
+GOODNIGHT_LINE = "Goodnight. Sleep well."
 
 
 @dataclass
@@ -46,6 +49,10 @@ class EventWriter:
             self.out.write(f"voice {fields['change']}: rate {fields['rate']}, volume {fields['volume']}\n")
         elif event in ("listening", "done"):
             self.out.write(f"{event}\n")
+        elif event == "goodnight":
+            self.out.write(f"goodnight: quiet until {fields['quiet_until']}\n")
+        elif event in ("skip", "favorite"):
+            self.out.write(f"{event}: {fields['id']}\n")
         else:
             return
         self.out.flush()
@@ -97,6 +104,7 @@ class Runner:
         voice: Voice = Voice(),
         voice_store: VoiceStore | None = None,
         ready: bool = True,
+        memory: Memory | None = None,
     ):
         self.source = source
         self.recognizer = recognizer
@@ -108,6 +116,7 @@ class Runner:
         self.voice = voice
         self.voice_store = voice_store
         self.ready = ready  # live mode with a speaker: a soft sound says listening has started
+        self.memory = memory if memory is not None else Memory()  # skips and favourites (ids and dates)
         self.now = 0.0
         self.recognizer_errors = 0
         self._playback: Playback | None = None
@@ -183,7 +192,7 @@ class Runner:
         ignored = [a for a in actions if isinstance(a, Ignored)]
         for action in ignored:
             # Outside its window a command is most likely ordinary speech: debug level only.
-            level = logging.DEBUG if action.reason == "no follow-up window" else logging.INFO
+            level = logging.DEBUG if action.reason == "no follow-up window" else logging.INFO  # "quiet": after goodnight
             log.log(level, "%s ignored at %.2f s (%s)", action.intent, intent.at, action.reason)
             self.emit("ignored", intent=action.intent, reason=action.reason, at=round(intent.at, 2))
         if ignored:
@@ -199,31 +208,46 @@ class Runner:
                 self._say(action, intent)
             elif isinstance(action, AdjustVoice):
                 self._adjust(action, intent)
+            elif isinstance(action, Forget):
+                self.memory.skip(action.phrase.id, action.on)
+                self.emit("skip", id=action.phrase.id, at=round(intent.at, 2))
+            elif isinstance(action, Favorite):
+                self.memory.add_favorite(action.phrase.id)
+                self.emit("favorite", id=action.phrase.id, at=round(intent.at, 2))
+                self._speak_line(SAVED_LINE, intent.at)
+            elif isinstance(action, Goodnight):
+                self.emit("goodnight", quiet_until=action.quiet_until.isoformat(timespec="minutes"), at=round(intent.at, 2))
+                self._speak_line(GOODNIGHT_LINE, intent.at)
 
     def _adjust(self, action: AdjustVoice, intent: Intent) -> None:
         self.voice = adjusted(self.voice, action.change)
         if self.voice_store is not None:
             self.voice_store.save(self.voice)
         self.emit("voice", change=action.change, rate=self.voice.rate, volume=self.voice.volume, at=round(intent.at, 2))
+        if self.answers is not None:
+            self.answers.synthesizer.voice = self.voice
+        self._speak_line(f"{action.change.capitalize()}.", intent.at)
+
+    def _speak_line(self, text: str, at: float) -> None:
+        """A short line of its own ("Saved.", "Goodnight."), chime first, then the skill is told it ended."""
         if self.answers is None:
-            self.skill.on_speech_done(intent.at)
+            self.skill.on_speech_done(at)
             return
-        self.answers.synthesizer.voice = self.voice
-        sound = self.answers.sound_for(f"{action.change.capitalize()}.")
+        sound = self.answers.sound_for(text)
         self._play(sound)
         if not self.realtime:
-            self.skill.on_speech_done(intent.at + sound.duration)
+            self.skill.on_speech_done(at + sound.duration)
 
     def _say(self, action: Say, intent: Intent) -> None:
         phrase = action.phrase
         started = time.perf_counter()
         if self.answers is None:
-            self.emit("say", intent=action.intent, id=phrase.id, text=phrase.text, at=round(intent.at, 2))
+            self.emit("say", intent=action.intent, id=phrase.id, level=phrase.level, text=phrase.text, at=round(intent.at, 2))
             self.skill.on_speech_done(intent.at)
             return
         sound = self.answers.sound_for(phrase.text)
         first_audio_ms = self._play(sound, started)
-        self.emit("say", intent=action.intent, id=phrase.id, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
+        self.emit("say", intent=action.intent, id=phrase.id, level=phrase.level, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
         if not self.realtime:
             self.skill.on_speech_done(intent.at + sound.duration)
 

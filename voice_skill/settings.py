@@ -28,6 +28,9 @@ checked, and a bad one is reported with the file and the key.
     [skill]
     follow_up_window = 8.0
     ready_sound = true        # a soft sound when listening starts
+    morning = "06:00"         # "goodnight" keeps it quiet until then (24-hour HH:MM)
+    quiet_hours = 8           # or: "goodnight" keeps it quiet this many hours (1..16) instead
+    quiet_from = "00:30"      # quiet every night from this time until the morning, goodnight or not
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_skill.errors import UserError
+from voice_skill.night import parse_time_of_day
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,9 @@ class ContentSettings:
 class SkillSettings:
     follow_up_window: float = 8.0
     ready_sound: bool = True  # a soft sound when listening (from a microphone) starts
+    morning: str = "06:00"  # "goodnight" keeps it quiet until this time (HH:MM)
+    quiet_hours: float | None = None  # or, when set, for this many hours after "goodnight"
+    quiet_from: str | None = None  # quiet every night from this time (HH:MM) until the morning
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,12 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
             return value
         _check(where, key, value, "a folder path (text)", isinstance(value, str) and value != "")
         return value
+    if section == "skill" and name in ("morning", "quiet_from"):
+        _check(where, key, value, 'a 24-hour time as "HH:MM" in quotes, such as "06:00"', parse_time_of_day(value) is not None)
+        return value.strip()
+    if section == "skill" and name == "quiet_hours":
+        _check(where, key, value, "a number of hours from 1 to 16", isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 16)
+        return float(value)
     if section == "skill" and name == "ready_sound":
         _check(where, key, value, "true or false", isinstance(value, bool))
         return value

@@ -8,16 +8,25 @@ one another. It never touches audio; it returns actions for the runner to carry 
 can be tested exhaustively without a microphone or a speaker.
 
 Time is the audio stream's clock (seconds of audio heard so far), which makes a WAV file and
-a live microphone behave the same way.
+a live microphone behave the same way. What needs the time of day (quiet hours, the morning,
+30 days for a skipped phrase) reads it from an injected StreamClock, a value.
+
+The bedtime ritual, all follow-ups: "go deeper" answers from the deeper level and the session
+stays there until "something lighter" or 30 idle minutes; "skip" answers at once and keeps the
+skipped phrase away for 30 days; "I like that one" keeps it as a favourite; "goodnight" says
+goodnight and ignores wake phrases until the morning.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 from voice_skill.intents import WAKE_INTENTS, Intent
+from voice_skill.night import QuietRules, StreamClock, next_time_of_day, within
 from voice_skill.phrases import Phrase
+from voice_skill.picker import Wanted
 
 LISTENING = "listening"
 SPEAKING = "speaking"
@@ -28,14 +37,42 @@ FOLLOW_UP = "follow-up"
 class SkillTiming:
     follow_up_window: float = 8.0  # seconds after an answer in which follow-ups are heard
     self_hearing_tail: float = 0.5  # seconds after speaking in which nothing fires (echo)
+    level_idle_reset: float = 30 * 60  # seconds without a word to it after which "deeper" ends
+
+
+# A fixed midday clock for callers that do not care about the time of day (the runner passes
+# the real one).
+MIDDAY = StreamClock(datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc), timezone.utc)
 
 
 @dataclass(frozen=True)
 class Say:
     """Acknowledge with the chime, then speak the phrase."""
 
-    intent: str  # what asked for it: question, tip, another, repeat
+    intent: str  # what asked for it: question, tip, another, repeat, deeper, lighter, skip
     phrase: Phrase
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Keep this phrase away (it was skipped on `on`)."""
+
+    phrase: Phrase
+    on: date
+
+
+@dataclass(frozen=True)
+class Favorite:
+    """Remember this phrase as a favourite, and say so briefly."""
+
+    phrase: Phrase
+
+
+@dataclass(frozen=True)
+class Goodnight:
+    """Say goodnight; wake phrases are ignored until `quiet_until` (local time)."""
+
+    quiet_until: datetime
 
 
 @dataclass(frozen=True)
@@ -56,28 +93,54 @@ class Ignored:
     reason: str
 
 
-Action = Say | StopSpeaking | AdjustVoice | Ignored
+Action = Say | StopSpeaking | AdjustVoice | Ignored | Forget | Favorite | Goodnight
 
 VOICE_CHANGES = ("softer", "louder", "slower", "faster")
 
 
 class Skill:
-    def __init__(self, pick: Callable[[str], Phrase], timing: SkillTiming = SkillTiming()):
+    def __init__(
+        self,
+        pick: Callable[[Wanted], Phrase],
+        timing: SkillTiming = SkillTiming(),
+        clock: StreamClock = MIDDAY,
+        quiet: QuietRules = QuietRules(),
+    ):
         self._pick = pick
         self.timing = timing
+        self.clock = clock
+        self.quiet = quiet
         self.state = LISTENING
         self.last: Phrase | None = None
+        self.level: str | None = None  # "deeper" after "go deeper"; None: any level allowed
         self._follow_up_until = float("-inf")
-        self._quiet_until = float("-inf")
+        self._quiet_until = float("-inf")  # own voice: stream seconds
+        self._goodnight_until: datetime | None = None  # after "goodnight": local time
+        self._active_at = float("-inf")  # when it last acted, for the idle reset of the level
+        self._closing = False  # the goodnight being said: no follow-up window after it
 
     def _update(self, at: float) -> None:
         if self.state == FOLLOW_UP and at > self._follow_up_until:
             self.state = LISTENING
+        if self.level is not None and self.state != SPEAKING and at - self._active_at > self.timing.level_idle_reset:
+            self.level = None
+
+    def _wanted(self, kind: str, at: float, level: str | None = None) -> Wanted:
+        return Wanted(kind, level or self.level, self.clock.local(at).date(), self.last.id if self.last else None)
 
     def _answer(self, intent: str, phrase: Phrase) -> list[Action]:
         self.state = SPEAKING
         self.last = phrase
         return [Say(intent, phrase)]
+
+    def quiet_at(self, at: float) -> bool:
+        """Wake phrases are ignored now: after "goodnight" until the morning, or in quiet hours."""
+        now = self.clock.local(at)
+        if self._goodnight_until is not None:
+            if now < self._goodnight_until:
+                return True
+            self._goodnight_until = None
+        return self.quiet.quiet_from is not None and within(now, self.quiet.quiet_from, self.quiet.morning)
 
     def on_intent(self, intent: Intent) -> list[Action]:
         at, kind = intent.at, intent.kind
@@ -90,19 +153,46 @@ class Skill:
             return [Ignored(kind, "speaking")]
         if at < self._quiet_until:
             return [Ignored(kind, "own voice")]
+        if kind != "stop" and self.quiet_at(at):
+            return [Ignored(kind, "quiet")]
         if kind in WAKE_INTENTS:
-            return self._answer(kind, self._pick(kind))
+            self._active_at = at
+            return self._answer(kind, self._pick(self._wanted(kind, at)))
         if self.state != FOLLOW_UP or self.last is None:
             # Follow-ups and voice changes act only right after an answer: anywhere else they
             # are far more likely to be words from a conversation or the television.
             return [Ignored(kind, "no follow-up window")]
+        self._active_at = at
+        last = self.last
         if kind in VOICE_CHANGES:
             self.state = SPEAKING  # the change is confirmed aloud; the window opens again after it
             return [AdjustVoice(kind)]
         if kind == "another":
-            return self._answer(kind, self._pick(self.last.kind))
+            return self._answer(kind, self._pick(self._wanted(last.kind, at)))
         if kind == "repeat":
-            return self._answer(kind, self.last)
+            return self._answer(kind, last)
+        if kind == "deeper":
+            self.level = "deeper"
+            return self._answer(kind, self._pick(self._wanted(last.kind, at)))
+        if kind == "lighter":
+            self.level = None
+            return self._answer(kind, self._pick(self._wanted(last.kind, at, level="light")))
+        if kind == "skip":
+            return [Forget(last, self.clock.local(at).date()), *self._answer(kind, self._pick(self._wanted(last.kind, at)))]
+        if kind == "favorite":
+            self.state = SPEAKING  # confirmed aloud; the window opens again after it
+            return [Favorite(last)]
+        if kind == "goodnight":
+            now = self.clock.local(at)
+            if self.quiet.quiet_hours is not None:
+                until = now + timedelta(hours=self.quiet.quiet_hours)
+            else:
+                until = next_time_of_day(now, self.quiet.morning)
+            self._goodnight_until = until
+            self.level = None
+            self.state = SPEAKING
+            self._closing = True
+            return [Goodnight(until)]
         if kind == "stop":
             self.state = LISTENING
             self._follow_up_until = float("-inf")
@@ -112,8 +202,10 @@ class Skill:
     def on_speech_done(self, at: float) -> list[Action]:
         """The answer finished (or was cut short) at stream time `at`."""
         if self.state == SPEAKING:
-            self.state = FOLLOW_UP
-            self._follow_up_until = at + self.timing.follow_up_window
+            self.state = LISTENING if self._closing else FOLLOW_UP
+            self._follow_up_until = float("-inf") if self._closing else at + self.timing.follow_up_window
+            self._closing = False
+        self._active_at = max(self._active_at, at)
         self._quiet_until = at + self.timing.self_hearing_tail
         return []
 

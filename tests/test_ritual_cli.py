@@ -1,0 +1,88 @@
+"""The bedtime ritual through the real program: flite speech, the real engine, run --input."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from audio_factory import flite, sequence, write_wav
+from conftest import requires_flite, run_cli
+
+pytestmark = [requires_flite]
+
+# In file mode with --no-speak an answer takes no time: the follow-up window (8 s) opens when
+# the command that asked for it is heard, so each command follows the one before at a 2.5 s gap.
+GAP = 2.5
+
+
+def session(tmp_path: Path, cache: Path, voice: str, said: list[str], name: str = "night.wav") -> Path:
+    audio, _ = sequence([(text, flite(text, voice, cache)) for text in said], gap=GAP)
+    return write_wav(tmp_path / name, audio)
+
+
+def run_events(wav: Path, *extra: str) -> list[dict]:
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def phrase_levels() -> dict[str, str]:
+    from voice_skill.phrases import bundled_phrases_dir, load_library
+
+    return {p.id: p.level for p in load_library([bundled_phrases_dir()])}
+
+
+def test_deeper_skip_favourite_and_goodnight_in_one_night(tmp_path, audio_cache, private_dirs):
+    said = ["ask us a question", "go deeper", "skip that one", "i like that one", "goodnight", "ask us a question"]
+    events = run_events(session(tmp_path, audio_cache, "kal16", said))
+    says = [e for e in events if e["event"] == "say"]
+    assert [e["intent"] for e in says] == ["question", "deeper", "skip"], events
+    levels = phrase_levels()
+    assert all(levels[e["id"]] == e["level"] for e in says)  # the event's level is the phrase's
+    assert [e["level"] for e in says[1:]] == ["deeper", "deeper"]  # deeper sticks after a skip
+    assert len({e["id"] for e in says}) == 3
+
+    skip = next(e for e in events if e["event"] == "skip")
+    favorite = next(e for e in events if e["event"] == "favorite")
+    assert skip["id"] == says[1]["id"] and favorite["id"] == says[2]["id"]
+    goodnight = next(e for e in events if e["event"] == "goodnight")
+    assert goodnight["quiet_until"].endswith("06:00") or "T06:00" in goodnight["quiet_until"]
+    ignored = [e for e in events if e["event"] == "ignored"]
+    assert [(e["intent"], e["reason"]) for e in ignored] == [("question", "quiet")], events
+
+    # Remembered as ids and dates only, and listed as a favourite.
+    state = json.loads((Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").read_text())
+    assert state["skipped"] == {skip["id"]: date.today().isoformat()} or list(state["skipped"]) == [skip["id"]]
+    assert state["favorites"] == [favorite["id"]]
+    listed = run_cli("phrases", "list", "--favorites", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [favorite["id"]]
+
+
+def test_something_lighter_after_something_deeper(tmp_path, audio_cache):
+    said = ["give me a tip", "something deeper", "lighter please"]
+    events = run_events(session(tmp_path, audio_cache, "slt", said))
+    says = [e for e in events if e["event"] == "say"]
+    assert [(e["intent"], e["level"]) for e in says][1:] == [("deeper", "deeper"), ("lighter", "light")], events
+    assert all(e["id"].startswith("t-") for e in says)
+
+
+def test_not_that_one_and_good_night_in_another_voice(tmp_path, audio_cache):
+    said = ["give us a tip", "not that one", "good night", "give us a tip"]
+    events = run_events(session(tmp_path, audio_cache, "rms", said))
+    assert [e["intent"] for e in events if e["event"] == "say"] == ["tip", "skip"], events
+    assert [e["event"] for e in events if e["event"] in ("skip", "goodnight")] == ["skip", "goodnight"]
+    assert [(e["intent"], e["reason"]) for e in events if e["event"] == "ignored"] == [("tip", "quiet")]
+
+
+def test_ritual_commands_outside_the_window_change_nothing(tmp_path, audio_cache, private_dirs):
+    said = ["go deeper", "skip that one", "i like that one", "goodnight", "ask us a question"]
+    events = run_events(session(tmp_path, audio_cache, "awb", said))
+    ignored = [(e["intent"], e["reason"]) for e in events if e["event"] == "ignored"]
+    assert ("goodnight", "no follow-up window") in ignored and ("skip", "no follow-up window") in ignored, events
+    says = [e for e in events if e["event"] == "say"]
+    assert [e["intent"] for e in says] == ["question"]  # not quiet: the goodnight was not acted on
+    assert not (Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").exists() or json.loads(
+        (Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").read_text()
+    )["favorites"] == []
