@@ -16,7 +16,9 @@ from voice_skill.speech import Synthesizer
 LIBRARY = load_library([bundled_phrases_dir()])
 MAX_SECONDS = 20.0
 COMMANDS = ["ask us a question", "ask me a question", "give us a question", "give us a tip", "tell us a tip",
-            "give me a tip", "another one", "next one", "repeat that", "say that again", "that's enough"]
+            "give me a tip", "another one", "next one", "repeat that", "say that again", "that's enough",
+            "go deeper", "something deeper", "something lighter", "lighter please", "skip that one", "not that one",
+            "skip this one", "i like that one", "save that one", "keep that one", "goodnight", "good night"]
 
 
 @requires_espeak
@@ -44,6 +46,13 @@ def test_texts_are_written_for_the_ear():
         assert len(text.split()) <= 50, f"{phrase.source}: too long to say"
         said = text.lower()
         assert not any(command in said for command in COMMANDS), f"{phrase.source} contains a voice command"
+
+
+def test_timed_moments():
+    timed = [p for p in LIBRARY if p.seconds is not None]
+    assert len(timed) >= 8 and all(p.kind == "tip" for p in timed)
+    assert {p.seconds for p in timed} >= {60, 120, 600}  # a minute, two minutes, ten minutes with phones away
+    assert all(10 <= p.seconds <= 1800 for p in timed)
 
 
 def test_a_hundred_say_calls_never_repeat(capsys):

@@ -259,3 +259,71 @@ def test_the_bag_never_repeats_within_a_level(level):
     bag = PhraseBag(library(), rng=random.Random(3))
     drawn = [bag.draw("question", level=level).id for _ in range(6)]
     assert len(set(drawn)) == 6 and all(f"-{level}-" in pid for pid in drawn)
+
+
+# ---------------------------------------------------------------- timed moments
+
+
+def timed_picker(seconds: int = 120):
+    def pick(wanted: Wanted) -> Phrase:
+        return Phrase(f"{wanted.kind}-timed", wanted.kind, "moments", "light", "Look at each other.", "test:1", seconds)
+
+    return pick
+
+
+def test_a_timed_moment_is_silence_then_times_up_then_the_window():
+    from voice_skill.skill import TIMER, StartTimer, TimeUp
+
+    skill = Skill(timed_picker(120), clock=clock_at(22))
+    tip = said(skill.on_intent(intent("tip", 1.0))).phrase
+    assert skill.on_speech_done(9.0) == [StartTimer(tip, 120)]
+    assert skill.state == TIMER
+    assert skill.on_time(128.9) == []
+    assert skill.on_intent(intent("question", 60.0)) == [Ignored("question", "timer")]  # a wake phrase is ignored
+    assert skill.on_intent(intent("another", 61.0)) == [Ignored("another", "timer")]
+    assert skill.on_time(129.0) == [TimeUp(tip)]
+    assert skill.on_intent(intent("another", 129.5)) == [Ignored("another", "speaking")]  # over "time's up"
+    assert skill.on_speech_done(131.0) == []  # "time's up" ends: the follow-up window opens
+    assert skill.state_at(132.0) == FOLLOW_UP
+    assert isinstance(skill.on_intent(intent("goodnight", 132.0))[0], Goodnight)
+    skill.on_speech_done(134.0)
+    assert skill.quiet_at(140.0)
+
+
+def test_stop_ends_a_timed_moment_without_times_up():
+    from voice_skill.skill import StopTimer
+
+    skill = Skill(timed_picker(60), clock=clock_at(22))
+    tip = said(skill.on_intent(intent("tip", 1.0))).phrase
+    skill.on_speech_done(5.0)
+    assert skill.on_intent(intent("stop", 5.2)) == [Ignored("stop", "own voice")]  # its own last word
+    assert skill.on_intent(intent("stop", 20.0)) == [StopTimer(tip)]
+    assert skill.state == LISTENING
+    assert skill.on_time(100.0) == []  # no time's up after a stop
+    assert said(skill.on_intent(intent("question", 30.0))).intent == "question"
+
+
+def test_repeat_of_a_timed_moment_times_it_again():
+    from voice_skill.skill import StartTimer
+
+    skill = Skill(timed_picker(30), clock=clock_at(22))
+    tip = said(skill.on_intent(intent("tip", 1.0))).phrase
+    skill.on_speech_done(5.0)
+    skill.on_time(35.0)
+    skill.on_speech_done(36.0)
+    assert said(skill.on_intent(intent("repeat", 37.0))).phrase == tip
+    assert skill.on_speech_done(40.0) == [StartTimer(tip, 30)]
+
+
+def test_untimed_phrases_do_not_start_a_timer():
+    skill = Skill(real_picker(), clock=clock_at(22))
+    answer(skill, "tip", 1.0)
+    assert skill.state == FOLLOW_UP and skill.on_time(10_000.0) == []
+
+
+def test_the_picker_can_leave_timed_moments_out():
+    phrases = library() + [Phrase("t-timed", "tip", "moments", "light", "Hug.", "test:1", 60)]
+    pick = Picker(PhraseBag(phrases, rng=random.Random(2)), Memory(), ContentFilter(), random.Random(2))
+    today = date(2026, 11, 26)
+    assert "t-timed" not in {pick(Wanted("tip", None, today, timed=False)).id for _ in range(40)}
+    assert "t-timed" in {pick(Wanted("tip", None, today)).id for _ in range(13)}

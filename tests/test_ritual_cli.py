@@ -6,7 +6,10 @@ import json
 from datetime import date
 from pathlib import Path
 
-from audio_factory import flite, sequence, write_wav
+import numpy as np
+import pytest
+
+from audio_factory import RATE, Span, flite, sequence, silence, write_wav
 from conftest import requires_flite, run_cli
 
 pytestmark = [requires_flite]
@@ -86,3 +89,70 @@ def test_ritual_commands_outside_the_window_change_nothing(tmp_path, audio_cache
     assert not (Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").exists() or json.loads(
         (Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").read_text()
     )["favorites"] == []
+
+
+TIMED_SECONDS = 20
+
+
+@pytest.fixture()
+def only_timed_tips(private_dirs) -> Path:
+    """A user pack of timed tips (a light and a deeper one, both 20 s) and a config that turns on
+    only them and the bundled "us" questions, so that any tip drawn is a timed one."""
+    folder = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill"
+    (folder / "phrases").mkdir(parents=True)
+    body = "".join(
+        f'\n[[phrase]]\nid = "test-timed-{level}"\nlevel = "{level}"\nseconds = {TIMED_SECONDS}\ntext = "Hold each other close until the chime."\n'
+        for level in ("light", "deeper")
+    )
+    (folder / "phrases" / "timed.toml").write_text(f'[pack]\nkind = "tip"\ncategory = "testmoments"\n{body}')
+    config = folder / "config.toml"
+    config.write_text('[content]\ncategories = ["us", "testmoments"]\n')
+    return config
+
+
+def timeline(items: list[tuple[float, str]], voice: str, cache: Path) -> tuple[np.ndarray, list[Span]]:
+    """Each text said `pause` seconds after the one before ends (after a second of silence)."""
+    parts, spans, t = [silence(1.0)], [], 1.0
+    for pause, text in items:
+        speech = flite(text, voice, cache)
+        parts += [silence(pause), speech]
+        spans.append(Span(text, t + pause, t + pause + len(speech) / RATE))
+        t += pause + len(speech) / RATE
+    parts.append(silence(2.0))
+    return np.concatenate(parts), spans
+
+
+def test_a_night_wake_deeper_skip_favourite_timed_tip_and_goodnight(tmp_path, audio_cache, only_timed_tips, private_dirs):
+    """The issue's "done means": one WAV, each command inside its window, the right events."""
+    first = ["ask us a question", "go deeper", "skip that one", "i like that one", "give us a tip", "ask us a question"]
+    items = [(0.0 if i == 0 else GAP, text) for i, text in enumerate(first)]
+    _, spans = timeline(items, "kal16", audio_cache)
+    # goodnight: a second after the timed moment ends (it starts when the tip is heard, about
+    # 0.2 s after the phrase ends), well inside the window that "time's up" opens.
+    pause = spans[4].end + 0.3 + TIMED_SECONDS + 1.0 - spans[5].end
+    audio, _ = timeline(items + [(pause, "goodnight"), (GAP, "ask us a question")], "kal16", audio_cache)
+    wav = write_wav(tmp_path / "night.wav", audio)
+    events = run_events(wav)
+
+    kinds = [e["event"] for e in events if e["event"] not in ("listening", "done", "wake")]
+    assert kinds == ["say", "say", "skip", "say", "favorite", "say", "timer", "ignored", "timer_done", "goodnight", "ignored"], events
+    says = [e for e in events if e["event"] == "say"]
+    assert [(e["intent"], e["level"]) for e in says] == [("question", says[0]["level"]), ("deeper", "deeper"), ("skip", "deeper"), ("tip", "deeper")]
+    assert says[3]["id"] == "test-timed-deeper"
+    timer = next(e for e in events if e["event"] == "timer")
+    done = next(e for e in events if e["event"] == "timer_done")
+    assert timer["seconds"] == TIMED_SECONDS and timer["id"] == says[3]["id"] and not done["stopped"]
+    assert TIMED_SECONDS <= done["at"] - timer["at"] <= TIMED_SECONDS + 0.2
+    ignored = [(e["intent"], e["reason"]) for e in events if e["event"] == "ignored"]
+    assert ignored == [("question", "timer"), ("question", "quiet")]
+    favorite = next(e for e in events if e["event"] == "favorite")
+    assert favorite["id"] == says[2]["id"]
+
+
+def test_stop_during_a_timed_moment(tmp_path, audio_cache, only_timed_tips):
+    audio, _ = timeline([(0.0, "give me a tip"), (GAP, "stop"), (GAP, "another one")], "awb", audio_cache)
+    events = run_events(write_wav(tmp_path / "stop.wav", audio))
+    kinds = [e["event"] for e in events if e["event"] in ("say", "timer", "timer_done", "ignored")]
+    assert kinds == ["say", "timer", "timer_done", "ignored"], events
+    assert next(e for e in events if e["event"] == "timer_done")["stopped"] is True
+    assert [(e["intent"], e["reason"]) for e in events if e["event"] == "ignored"] == [("another", "no follow-up window")]

@@ -310,7 +310,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     pick = _picker(settings, _memory())
     synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0])
     answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
-    phrase = pick(Wanted(args.kind, None, date.today()))
+    phrase = pick(Wanted(args.kind, None, date.today(), timed=False))  # nothing here would keep a timed moment's time
     if answers is None:
         _print_said(phrase, args.kind, args.json)
         return 0

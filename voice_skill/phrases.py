@@ -326,5 +326,8 @@ class PhraseBag:
                 return fitting
         return set(enabled)
 
+    def timed_ids(self) -> frozenset[str]:
+        return frozenset(pid for pid, p in self._by_id.items() if p.seconds is not None)
+
     def get(self, phrase_id: str) -> Phrase | None:
         return self._by_id.get(phrase_id)

@@ -26,6 +26,7 @@ class Wanted:
     level: str | None  # "light" | "deeper"; None: any level the settings allow
     today: date  # local date (skips last 30 days)
     not_id: str | None = None  # the phrase just said: a favourite does not come straight back
+    timed: bool = True  # False: no timed moments (where nothing would keep the time, as in 'say')
 
 
 class Picker:
@@ -37,6 +38,8 @@ class Picker:
 
     def __call__(self, wanted: Wanted) -> Phrase:
         skipped = self.memory.skipped_on(wanted.today)
+        if not wanted.timed:
+            skipped |= self.bag.timed_ids()
         favorite = self._favorite(wanted, skipped)
         if favorite is not None:
             self.memory.answered(favorite_returned=True)

@@ -20,7 +20,7 @@ from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, read
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.memory import Memory
-from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, Say, Skill, StopSpeaking
+from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
 from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ GAP_AFTER_CHIME = 0.15  # seconds of silence between the chime and the answer
 READY_SOUND_TAIL = 0.3  # seconds of microphone audio after the ready sound that are not heard either (output latency)
 SAVED_LINE = "Saved."
 GOODNIGHT_LINE = "Goodnight. Sleep well."
+TIME_UP_LINE = "Time's up."
 
 
 @dataclass
@@ -49,6 +50,10 @@ class EventWriter:
             self.out.write(f"voice {fields['change']}: rate {fields['rate']}, volume {fields['volume']}\n")
         elif event in ("listening", "done"):
             self.out.write(f"{event}\n")
+        elif event == "timer":
+            self.out.write(f"timer: {fields['seconds']} s of quiet\n")
+        elif event == "timer_done":
+            self.out.write("timer stopped\n" if fields.get("stopped") else "time's up\n")
         elif event == "goodnight":
             self.out.write(f"goodnight: quiet until {fields['quiet_until']}\n")
         elif event in ("skip", "favorite"):
@@ -139,6 +144,7 @@ class Runner:
                     continue  # its own ready sound is not for the recognizer
                 self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
                 self._check_playback()
+                self._carry_out_timed(self.skill.on_time(self.now), self.now)
                 self._handle_results(self._recognize(chunk.pcm))
                 if self._stopping:
                     break
@@ -203,7 +209,7 @@ class Runner:
         for action in actions:
             if isinstance(action, StopSpeaking):
                 self._cut_playback()
-                self.skill.on_speech_done(self.now)
+                self._speech_done(self.now)
             elif isinstance(action, Say):
                 self._say(action, intent)
             elif isinstance(action, AdjustVoice):
@@ -215,9 +221,24 @@ class Runner:
                 self.memory.add_favorite(action.phrase.id)
                 self.emit("favorite", id=action.phrase.id, at=round(intent.at, 2))
                 self._speak_line(SAVED_LINE, intent.at)
+            elif isinstance(action, StopTimer):
+                self.emit("timer_done", id=action.phrase.id, stopped=True, at=round(intent.at, 2))
             elif isinstance(action, Goodnight):
                 self.emit("goodnight", quiet_until=action.quiet_until.isoformat(timespec="minutes"), at=round(intent.at, 2))
                 self._speak_line(GOODNIGHT_LINE, intent.at)
+
+    def _speech_done(self, at: float) -> None:
+        """Tell the skill it stopped speaking; a timed moment's silence may start now."""
+        self._carry_out_timed(self.skill.on_speech_done(at), at)
+
+    def _carry_out_timed(self, actions, at: float) -> None:
+        for action in actions:
+            if isinstance(action, StartTimer):
+                log.info("timed moment: %d s of quiet", action.seconds)
+                self.emit("timer", id=action.phrase.id, seconds=action.seconds, at=round(at, 2))
+            elif isinstance(action, TimeUp):
+                self.emit("timer_done", id=action.phrase.id, stopped=False, at=round(at, 2))
+                self._speak_line(TIME_UP_LINE, at)
 
     def _adjust(self, action: AdjustVoice, intent: Intent) -> None:
         self.voice = adjusted(self.voice, action.change)
@@ -231,25 +252,25 @@ class Runner:
     def _speak_line(self, text: str, at: float) -> None:
         """A short line of its own ("Saved.", "Goodnight."), chime first, then the skill is told it ended."""
         if self.answers is None:
-            self.skill.on_speech_done(at)
+            self._speech_done(at)
             return
         sound = self.answers.sound_for(text)
         self._play(sound)
         if not self.realtime:
-            self.skill.on_speech_done(at + sound.duration)
+            self._speech_done(at + sound.duration)
 
     def _say(self, action: Say, intent: Intent) -> None:
         phrase = action.phrase
         started = time.perf_counter()
         if self.answers is None:
             self.emit("say", intent=action.intent, id=phrase.id, level=phrase.level, text=phrase.text, at=round(intent.at, 2))
-            self.skill.on_speech_done(intent.at)
+            self._speech_done(intent.at)
             return
         sound = self.answers.sound_for(phrase.text)
         first_audio_ms = self._play(sound, started)
         self.emit("say", intent=action.intent, id=phrase.id, level=phrase.level, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
         if not self.realtime:
-            self.skill.on_speech_done(intent.at + sound.duration)
+            self._speech_done(intent.at + sound.duration)
 
     def _play(self, sound: Sound, started: float | None = None) -> float:
         """Start playing; in file mode wait for the end. Returns ms from `started` to the first sample."""
@@ -288,5 +309,5 @@ class Runner:
                 playback.error = TimeoutError("the speaker stopped taking audio")
         self._report_playback(playback)
         self._playback = None
-        self.skill.on_speech_done(self.now)
+        self._speech_done(self.now)
         self.recognizer.reset()

@@ -14,7 +14,8 @@ a live microphone behave the same way. What needs the time of day (quiet hours, 
 The bedtime ritual, all follow-ups: "go deeper" answers from the deeper level and the session
 stays there until "something lighter" or 30 idle minutes; "skip" answers at once and keeps the
 skipped phrase away for 30 days; "I like that one" keeps it as a favourite; "goodnight" says
-goodnight and ignores wake phrases until the morning.
+goodnight and ignores wake phrases until the morning. A timed moment (a phrase with
+`seconds`) is followed by that long a silence, listening only for "stop", then "time's up".
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from voice_skill.picker import Wanted
 LISTENING = "listening"
 SPEAKING = "speaking"
 FOLLOW_UP = "follow-up"
+TIMER = "timer"  # a timed moment: silent, listening only for "stop"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,29 @@ class Ignored:
     reason: str
 
 
-Action = Say | StopSpeaking | AdjustVoice | Ignored | Forget | Favorite | Goodnight
+@dataclass(frozen=True)
+class StartTimer:
+    """A timed moment begins: silence for `seconds`."""
+
+    phrase: Phrase
+    seconds: int
+
+
+@dataclass(frozen=True)
+class TimeUp:
+    """The timed moment is over: a soft chime and "time's up"."""
+
+    phrase: Phrase
+
+
+@dataclass(frozen=True)
+class StopTimer:
+    """"stop" during a timed moment: it ends now, without the chime."""
+
+    phrase: Phrase
+
+
+Action = Say | StopSpeaking | AdjustVoice | Ignored | Forget | Favorite | Goodnight | StartTimer | TimeUp | StopTimer
 
 VOICE_CHANGES = ("softer", "louder", "slower", "faster")
 
@@ -118,6 +142,8 @@ class Skill:
         self._goodnight_until: datetime | None = None  # after "goodnight": local time
         self._active_at = float("-inf")  # when it last acted, for the idle reset of the level
         self._closing = False  # the goodnight being said: no follow-up window after it
+        self._timed: Phrase | None = None  # a timed moment being said: its timer starts after it
+        self._timer_ends = float("inf")  # stream seconds
 
     def _update(self, at: float) -> None:
         if self.state == FOLLOW_UP and at > self._follow_up_until:
@@ -131,6 +157,7 @@ class Skill:
     def _answer(self, intent: str, phrase: Phrase) -> list[Action]:
         self.state = SPEAKING
         self.last = phrase
+        self._timed = phrase if phrase.seconds else None
         return [Say(intent, phrase)]
 
     def quiet_at(self, at: float) -> bool:
@@ -153,6 +180,13 @@ class Skill:
             return [Ignored(kind, "speaking")]
         if at < self._quiet_until:
             return [Ignored(kind, "own voice")]
+        if self.state == TIMER:
+            if kind != "stop":
+                return [Ignored(kind, "timer")]  # the moment is theirs: only "stop" ends it
+            self.state = LISTENING
+            self._timer_ends = float("inf")
+            self._active_at = at
+            return [StopTimer(self.last)]
         if kind != "stop" and self.quiet_at(at):
             return [Ignored(kind, "quiet")]
         if kind in WAKE_INTENTS:
@@ -199,8 +233,24 @@ class Skill:
             return []
         return [Ignored(kind, "unknown intent")]
 
+    def on_time(self, at: float) -> list[Action]:
+        """Stream time has reached `at` (called for every piece of audio): ends a timed moment."""
+        if self.state == TIMER and at >= self._timer_ends:
+            self.state = SPEAKING  # "time's up" is said; the follow-up window opens after it
+            self._timer_ends = float("inf")
+            self._active_at = at
+            return [TimeUp(self.last)]
+        return []
+
     def on_speech_done(self, at: float) -> list[Action]:
         """The answer finished (or was cut short) at stream time `at`."""
+        if self.state == SPEAKING and self._timed is not None:
+            timed, self._timed = self._timed, None
+            self.state = TIMER
+            self._timer_ends = at + timed.seconds
+            self._active_at = at
+            self._quiet_until = at + self.timing.self_hearing_tail
+            return [StartTimer(timed, timed.seconds)]
         if self.state == SPEAKING:
             self.state = LISTENING if self._closing else FOLLOW_UP
             self._follow_up_until = float("-inf") if self._closing else at + self.timing.follow_up_window
