@@ -327,3 +327,41 @@ def test_the_picker_can_leave_timed_moments_out():
     today = date(2026, 11, 26)
     assert "t-timed" not in {pick(Wanted("tip", None, today, timed=False)).id for _ in range(40)}
     assert "t-timed" in {pick(Wanted("tip", None, today)).id for _ in range(13)}
+
+
+# ---------------------------------------------------------------- taking turns
+
+
+def test_questions_are_addressed_in_turn_and_tips_to_nobody():
+    from voice_skill.skill import NextTurn
+
+    skill = Skill(real_picker(), clock=clock_at(22), names=("Sam", "Alex"))
+    first = skill.on_intent(intent("question", 1.0))
+    assert said(first).to == "Sam" and NextTurn("Alex") in first
+    skill.on_speech_done(3.0)
+    assert said(skill.on_intent(intent("another", 4.0))).to == "Alex"
+    skill.on_speech_done(6.0)
+    assert said(skill.on_intent(intent("repeat", 7.0))).to == "Alex"  # the same question, the same person
+    skill.on_speech_done(9.0)
+    skip = skill.on_intent(intent("skip", 10.0))
+    assert said(skip).to == "Alex" and not any(isinstance(a, NextTurn) for a in skip)  # a skipped question is replaced
+    skill.on_speech_done(12.0)
+    assert said(skill.on_intent(intent("deeper", 13.0))).to == "Sam"
+    skill.on_speech_done(15.0)
+    tip = skill.on_intent(intent("tip", 30.0))
+    assert said(tip).to is None and tip == [said(tip)]  # tips are for both
+    skill.on_speech_done(32.0)
+    assert said(skill.on_intent(intent("question", 40.0))).to == "Alex"
+
+
+def test_turns_go_on_from_last_night():
+    skill = Skill(real_picker(), clock=clock_at(22), names=("Sam", "Alex"), next_turn="Alex")
+    assert said(skill.on_intent(intent("question", 1.0))).to == "Alex"
+    renamed = Skill(real_picker(), clock=clock_at(22), names=("Sam", "Robin"), next_turn="Alex")  # names changed
+    assert said(renamed.on_intent(intent("question", 1.0))).to == "Sam"
+
+
+def test_without_names_nothing_changes():
+    skill = Skill(real_picker(), clock=clock_at(22))
+    actions = skill.on_intent(intent("question", 1.0))
+    assert len(actions) == 1 and said(actions).to is None

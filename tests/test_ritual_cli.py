@@ -156,3 +156,17 @@ def test_stop_during_a_timed_moment(tmp_path, audio_cache, only_timed_tips):
     assert kinds == ["say", "timer", "timer_done", "ignored"], events
     assert next(e for e in events if e["event"] == "timer_done")["stopped"] is True
     assert [(e["intent"], e["reason"]) for e in events if e["event"] == "ignored"] == [("another", "no follow-up window")]
+
+
+def test_questions_taken_in_turns_across_nights(tmp_path, audio_cache, private_dirs):
+    config = tmp_path / "config.toml"
+    config.write_text('[couple]\nnames = ["Sam", "Alex"]\n')
+    night = session(tmp_path, audio_cache, "kal16", ["ask us a question", "another one", "skip that one"])
+    first = [e for e in run_events(night, "--config", str(config)) if e["event"] == "say"]
+    assert [(e["intent"], e["to"]) for e in first] == [("question", "Sam"), ("another", "Alex"), ("skip", "Alex")], first
+    second = [e for e in run_events(night, "--config", str(config)) if e["event"] == "say"]
+    assert [e["to"] for e in second] == ["Sam", "Alex", "Alex"]  # the next night goes on where this one ended
+    state = json.loads((Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").read_text())
+    assert state["next_turn"] == "Sam"
+    plain = [e for e in run_events(night) if e["event"] == "say"]  # without names nothing is addressed
+    assert plain and all("to" not in e for e in plain)

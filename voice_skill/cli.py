@@ -281,7 +281,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     answers = _answers(settings, synthesizer)
     # The stream's second 0 is now: a file is heard as if it were being said from now on.
-    skill = Skill(pick, SkillTiming(follow_up_window=settings.skill.follow_up_window), StreamClock.from_now(), _quiet_rules(settings))
+    skill = Skill(
+        pick, SkillTiming(follow_up_window=settings.skill.follow_up_window), StreamClock.from_now(), _quiet_rules(settings),
+        names=settings.couple.names, next_turn=memory.next_turn,
+    )
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
         realtime=args.input is None, voice=voice, voice_store=store, ready=settings.skill.ready_sound, memory=memory,

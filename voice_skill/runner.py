@@ -20,7 +20,7 @@ from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, read
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.memory import Memory
-from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
+from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, NextTurn, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
 from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ class EventWriter:
         if self.as_json:
             self.out.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
         elif event == "say":
-            self.out.write(f"{fields['intent']}: {fields['text']}\n")
+            to = f" (to {fields['to']})" if fields.get("to") else ""
+            self.out.write(f"{fields['intent']}{to}: {fields['text']}\n")
         elif event == "wake":
             self.out.write(f"[{fields['at']:.2f}s] heard {fields['intent']}\n")
         elif event == "voice":
@@ -214,6 +215,8 @@ class Runner:
                 self._say(action, intent)
             elif isinstance(action, AdjustVoice):
                 self._adjust(action, intent)
+            elif isinstance(action, NextTurn):
+                self.memory.set_next_turn(action.name)
             elif isinstance(action, Forget):
                 self.memory.skip(action.phrase.id, action.on)
                 self.emit("skip", id=action.phrase.id, at=round(intent.at, 2))
@@ -262,13 +265,16 @@ class Runner:
     def _say(self, action: Say, intent: Intent) -> None:
         phrase = action.phrase
         started = time.perf_counter()
+        said = {"intent": action.intent, "id": phrase.id, "level": phrase.level, "text": phrase.text}
+        if action.to is not None:
+            said["to"] = action.to
         if self.answers is None:
-            self.emit("say", intent=action.intent, id=phrase.id, level=phrase.level, text=phrase.text, at=round(intent.at, 2))
+            self.emit("say", **said, at=round(intent.at, 2))
             self._speech_done(intent.at)
             return
-        sound = self.answers.sound_for(phrase.text)
+        sound = self.answers.sound_for(f"{action.to}, {phrase.text}" if action.to else phrase.text)
         first_audio_ms = self._play(sound, started)
-        self.emit("say", intent=action.intent, id=phrase.id, level=phrase.level, text=phrase.text, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
+        self.emit("say", **said, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
         if not self.realtime:
             self._speech_done(intent.at + sound.duration)
 

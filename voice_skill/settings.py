@@ -31,12 +31,16 @@ checked, and a bad one is reported with the file and the key.
     morning = "06:00"         # "goodnight" keeps it quiet until then (24-hour HH:MM)
     quiet_hours = 8           # or: "goodnight" keeps it quiet this many hours (1..16) instead
     quiet_from = "00:30"      # quiet every night from this time until the morning, goodnight or not
+
+    [couple]
+    names = ["Sam", "Alex"]   # questions are addressed to each in turn ("Sam, ..."); optional
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -110,12 +114,21 @@ class SkillSettings:
 
 
 @dataclass(frozen=True)
+class CoupleSettings:
+    names: tuple[str, ...] = ()  # questions are addressed to them in turn; empty: to nobody
+
+
+NAME_PATTERN = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")  # letters, single spaces, hyphens, apostrophes
+
+
+@dataclass(frozen=True)
 class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     content: ContentSettings = field(default_factory=ContentSettings)
     skill: SkillSettings = field(default_factory=SkillSettings)
+    couple: CoupleSettings = field(default_factory=CoupleSettings)
     source: str = "defaults"
 
 
@@ -175,6 +188,13 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
     if section == "skill" and name == "ready_sound":
         _check(where, key, value, "true or false", isinstance(value, bool))
         return value
+    if section == "couple":
+        _check(
+            where, key, value, 'a list of two to four different names in quotes, such as ["Sam", "Alex"]',
+            isinstance(value, list) and 2 <= len(value) <= 4 and all(isinstance(v, str) and len(v.strip()) <= 30 and NAME_PATTERN.match(v.strip()) for v in value)
+            and len({v.strip().lower() for v in value}) == len(value),
+        )
+        return tuple(v.strip() for v in value)
     if section == "skill":
         _check(where, key, value, "a number of seconds from 1 to 60", isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 60)
         return float(value)
@@ -187,6 +207,7 @@ SECTIONS = {
     "speech": SpeechSettings,
     "content": ContentSettings,
     "skill": SkillSettings,
+    "couple": CoupleSettings,
 }
 
 

@@ -53,6 +53,14 @@ class Say:
 
     intent: str  # what asked for it: question, tip, another, repeat, deeper, lighter, skip
     phrase: Phrase
+    to: str | None = None  # a question addressed to one of [couple] names ("Sam, ...")
+
+
+@dataclass(frozen=True)
+class NextTurn:
+    """Whose turn the next question is (kept across nights)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class StopTimer:
     phrase: Phrase
 
 
-Action = Say | StopSpeaking | AdjustVoice | Ignored | Forget | Favorite | Goodnight | StartTimer | TimeUp | StopTimer
+Action = Say | StopSpeaking | AdjustVoice | Ignored | Forget | Favorite | Goodnight | StartTimer | TimeUp | StopTimer | NextTurn
 
 VOICE_CHANGES = ("softer", "louder", "slower", "faster")
 
@@ -129,6 +137,8 @@ class Skill:
         timing: SkillTiming = SkillTiming(),
         clock: StreamClock = MIDDAY,
         quiet: QuietRules = QuietRules(),
+        names: tuple[str, ...] = (),
+        next_turn: str | None = None,
     ):
         self._pick = pick
         self.timing = timing
@@ -144,6 +154,9 @@ class Skill:
         self._closing = False  # the goodnight being said: no follow-up window after it
         self._timed: Phrase | None = None  # a timed moment being said: its timer starts after it
         self._timer_ends = float("inf")  # stream seconds
+        self.names = names  # [couple] names: questions are addressed to them in turn
+        self.next_turn = next_turn if next_turn in names else (names[0] if names else None)
+        self._last_to: str | None = None
 
     def _update(self, at: float) -> None:
         if self.state == FOLLOW_UP and at > self._follow_up_until:
@@ -156,9 +169,21 @@ class Skill:
 
     def _answer(self, intent: str, phrase: Phrase) -> list[Action]:
         self.state = SPEAKING
-        self.last = phrase
         self._timed = phrase if phrase.seconds else None
-        return [Say(intent, phrase)]
+        self.last = phrase
+        if phrase.kind != "question" or not self.names:
+            self._last_to = None
+            return [Say(intent, phrase)]
+        if intent in ("repeat", "skip") and self._last_to is not None:
+            # The same person: a repeat is the same question, a skipped one is replaced.
+            return [Say(intent, phrase, self._last_to)]
+        return self._take_turn(intent, phrase)
+
+    def _take_turn(self, intent: str, phrase: Phrase) -> list[Action]:
+        to = self.next_turn
+        self.next_turn = self.names[(self.names.index(to) + 1) % len(self.names)]
+        self._last_to = to
+        return [Say(intent, phrase, to), NextTurn(self.next_turn)]
 
     def quiet_at(self, at: float) -> bool:
         """Wake phrases are ignored now: after "goodnight" until the morning, or in quiet hours."""
