@@ -365,3 +365,20 @@ def test_without_names_nothing_changes():
     skill = Skill(real_picker(), clock=clock_at(22))
     actions = skill.on_intent(intent("question", 1.0))
     assert len(actions) == 1 and said(actions).to is None
+
+
+# ---------------------------------------------------------------- softer at night
+
+
+def test_the_night_volume_applies_from_night_from_until_the_morning():
+    from voice_skill.night import NightVoice
+
+    night = NightVoice(0.4, time(23, 0), time(6, 0))
+    at = lambda h, m=0: datetime(2026, 11, 26, h, m, tzinfo=UTC)  # noqa: E731
+    assert night.volume_at(at(22, 59), 0.6) == 0.6
+    assert night.volume_at(at(23, 0), 0.6) == 0.4
+    assert night.volume_at(at(3, 0), 0.6) == 0.4
+    assert night.volume_at(at(5, 59), 0.6) == 0.4
+    assert night.volume_at(at(6, 0), 0.6) == 0.6
+    assert night.volume_at(at(23, 30), 0.3) == 0.3  # never louder than the chosen volume
+    assert NightVoice().volume_at(at(23, 30), 0.6) == 0.6  # off unless night_volume is set

@@ -196,6 +196,13 @@ def _picker(settings: Settings, memory):
     return Picker(bag, memory, allowed)
 
 
+def _night_voice(settings: Settings):
+    from voice_skill.night import NightVoice, parse_time_of_day
+
+    speech = settings.speech
+    return NightVoice(speech.night_volume, parse_time_of_day(speech.night_from), parse_time_of_day(settings.skill.morning))
+
+
 def _quiet_rules(settings: Settings):
     from voice_skill.night import QuietRules, parse_time_of_day
 
@@ -288,6 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
         realtime=args.input is None, voice=voice, voice_store=store, ready=settings.skill.ready_sound, memory=memory,
+        night_voice=_night_voice(settings),
     )
 
     def on_signal(signum, frame):
@@ -318,7 +326,12 @@ def cmd_say(args: argparse.Namespace) -> int:
         _print_said(phrase, args.kind, args.json)
         return 0
     try:
-        sound = answers.sound_for(phrase.text)
+        voice = answers.synthesizer.voice
+        if args.volume is None:  # softer at night, unless a volume was asked for
+            from datetime import datetime
+
+            voice = replace(voice, volume=_night_voice(settings).volume_at(datetime.now().astimezone(), voice.volume))
+        sound = answers.sound_for(phrase.text, voice)
         playback = answers.speaker.play_and_wait(sound)
     finally:
         answers.synthesizer.close()

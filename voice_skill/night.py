@@ -60,3 +60,18 @@ class QuietRules:
     morning: time = time(6, 0)
     quiet_hours: float | None = None
     quiet_from: time | None = None
+
+
+@dataclass(frozen=True)
+class NightVoice:
+    """Softer as the night goes on: from `start` until `end` (the morning), answers are said at
+    no more than `volume` ([speech] night_volume; None: off)."""
+
+    volume: float | None = None
+    start: time = time(23, 0)
+    end: time = time(6, 0)
+
+    def volume_at(self, now: datetime, volume: float) -> float:
+        if self.volume is None or not within(now, self.start, self.end):
+            return volume
+        return min(volume, self.volume)

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, TextIO
 
 import numpy as np
@@ -20,6 +20,7 @@ from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, read
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.memory import Memory
+from voice_skill.night import NightVoice
 from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, NextTurn, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
 from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
 
@@ -72,18 +73,20 @@ class SpokenAnswers:
         self.speaker = speaker
         self._speech_failed_logged = False
 
-    def sound_for(self, text: str | None) -> Sound:
-        """Chime + answer as one sound; if synthesis fails, the chime alone (logged once)."""
+    def sound_for(self, text: str | None, voice: Voice | None = None) -> Sound:
+        """Chime + answer as one sound (in `voice`, else the synthesizer's); if synthesis fails,
+        the chime alone (logged once)."""
+        voice = voice or self.synthesizer.voice
         speech = None
         if text is not None:
             try:
-                speech = self.synthesizer.render(text)
+                speech = self.synthesizer.render(text, voice)
             except SpeechError as exc:
                 if not self._speech_failed_logged:
                     log.error("speech synthesis failed (%s); answering with the chime only", exc)
                     self._speech_failed_logged = True
         rate = speech.rate if speech is not None else 22050
-        bell = chime(rate, self.synthesizer.voice.volume).samples
+        bell = chime(rate, voice.volume).samples
         if speech is None:
             return Sound(bell, rate)
         gap = np.zeros(int(rate * GAP_AFTER_CHIME), dtype=np.int16)
@@ -111,6 +114,7 @@ class Runner:
         voice_store: VoiceStore | None = None,
         ready: bool = True,
         memory: Memory | None = None,
+        night_voice: NightVoice = NightVoice(),
     ):
         self.source = source
         self.recognizer = recognizer
@@ -123,6 +127,8 @@ class Runner:
         self.voice_store = voice_store
         self.ready = ready  # live mode with a speaker: a soft sound says listening has started
         self.memory = memory if memory is not None else Memory()  # skips and favourites (ids and dates)
+        self.night_voice = night_voice
+        self._voice_changed = False  # "speak louder" (or any change) this session wins over the night volume
         self.now = 0.0
         self.recognizer_errors = 0
         self._playback: Playback | None = None
@@ -166,7 +172,7 @@ class Runner:
         if not (self.realtime and self.ready and self.answers is not None):
             return 0.0
         started = time.monotonic()
-        playback = self.answers.speaker.play(ready_sound(volume=self.voice.volume))
+        playback = self.answers.speaker.play(ready_sound(volume=self._voice_at(0.0).volume))
         playback.wait(5)
         if playback.error is not None:
             log.warning("the speaker failed on the ready sound (%s)", playback.error)
@@ -243,10 +249,20 @@ class Runner:
                 self.emit("timer_done", id=action.phrase.id, stopped=False, at=round(at, 2))
                 self._speak_line(TIME_UP_LINE, at)
 
+    def _voice_at(self, at: float) -> Voice:
+        """The voice to speak in at stream time `at`: softer at night, unless changed by voice this session."""
+        if self._voice_changed:
+            return self.voice
+        volume = self.night_voice.volume_at(self.skill.clock.local(at), self.voice.volume)
+        return self.voice if volume == self.voice.volume else replace(self.voice, volume=volume)
+
     def _adjust(self, action: AdjustVoice, intent: Intent) -> None:
-        self.voice = adjusted(self.voice, action.change)
+        day_voice, heard = self.voice, self._voice_at(intent.at)
+        self.voice = adjusted(heard, action.change)  # from the voice they heard
+        self._voice_changed = True
         if self.voice_store is not None:
-            self.voice_store.save(self.voice)
+            # A change made over the night volume lasts the session; the day volume stays as it was.
+            self.voice_store.save(self.voice if heard == day_voice else replace(self.voice, volume=day_voice.volume))
         self.emit("voice", change=action.change, rate=self.voice.rate, volume=self.voice.volume, at=round(intent.at, 2))
         if self.answers is not None:
             self.answers.synthesizer.voice = self.voice
@@ -257,7 +273,7 @@ class Runner:
         if self.answers is None:
             self._speech_done(at)
             return
-        sound = self.answers.sound_for(text)
+        sound = self.answers.sound_for(text, self._voice_at(at))
         self._play(sound)
         if not self.realtime:
             self._speech_done(at + sound.duration)
@@ -272,9 +288,10 @@ class Runner:
             self.emit("say", **said, at=round(intent.at, 2))
             self._speech_done(intent.at)
             return
-        sound = self.answers.sound_for(f"{action.to}, {phrase.text}" if action.to else phrase.text)
+        voice = self._voice_at(intent.at)
+        sound = self.answers.sound_for(f"{action.to}, {phrase.text}" if action.to else phrase.text, voice)
         first_audio_ms = self._play(sound, started)
-        self.emit("say", **said, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms)
+        self.emit("say", **said, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms, volume=voice.volume)
         if not self.realtime:
             self._speech_done(intent.at + sound.duration)
 

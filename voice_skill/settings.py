@@ -18,6 +18,8 @@ checked, and a bad one is reported with the file and the key.
     rate = 140                # words per minute (80..300)
     volume = 0.6              # 0.0..1.0
     voice = "gmw/en-us"
+    night_volume = 0.4        # softer from night_from until [skill] morning; off unless set
+    night_from = "23:00"
 
     [content]
     levels = ["light", "deeper"]
@@ -94,6 +96,8 @@ class SpeechSettings:
     rate: int = 140
     volume: float = 0.6
     voice: str | None = None
+    night_volume: float | None = None  # answers from night_from until the morning are no louder than this
+    night_from: str = "23:00"
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,12 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
         _check(where, key, value, "a path (text)", isinstance(value, str) and value != "")
         return value
     if section == "speech":
+        if name == "night_from":
+            _check(where, key, value, 'a 24-hour time as "HH:MM" in quotes, such as "23:00"', parse_time_of_day(value) is not None)
+            return value.strip()
+        if name == "night_volume":
+            _check(where, key, value, "a number from 0.05 to 1.0", isinstance(value, (int, float)) and not isinstance(value, bool) and 0.05 <= value <= 1.0)
+            return float(value)
         if name == "rate":
             _check(where, key, value, "a whole number of words per minute from 80 to 300", isinstance(value, int) and not isinstance(value, bool) and 80 <= value <= 300)
             return value
