@@ -27,7 +27,7 @@ def test_default_triggers():
     ("Ask us a question!", "question"), ("give me a tip", "tip"), ("That’s enough.", "stop"),
     ("next one", "another"), ("say that again", "repeat"),
     ("Go deeper.", "deeper"), ("something lighter", "lighter"), ("Skip that one!", "skip"), ("skip", None), ("not that one", "skip"),
-    ("I like that one.", "favorite"), ("Goodnight!", "goodnight"), ("good night", "goodnight"),
+    ("I like that one.", "favorite"), ("Good night!", "goodnight"),
     ("ask him a question", None), ("i have a question", None), ("give it a tip", None),
     ("tell us a story", None), ("ask us a question please", None),
 ])

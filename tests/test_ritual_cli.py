@@ -170,3 +170,15 @@ def test_questions_taken_in_turns_across_nights(tmp_path, audio_cache, private_d
     assert state["next_turn"] == "Sam"
     plain = [e for e in run_events(night) if e["event"] == "say"]  # without names nothing is addressed
     assert plain and all("to" not in e for e in plain)
+
+
+def test_timed_moments_are_off_unless_turned_on(tmp_path):
+    def categories(*extra: str) -> set[str]:
+        result = run_cli("phrases", "list", "--json", *extra)
+        assert result.returncode == 0, result.stderr
+        return {json.loads(line)["category"] for line in result.stdout.splitlines()}
+
+    assert "moments" not in categories()
+    config = tmp_path / "config.toml"
+    config.write_text("[content]\nmoments = true\n")
+    assert "moments" in categories("--config", str(config))

@@ -198,13 +198,13 @@ def load_library(dirs: Iterable[Path]) -> list[Phrase]:
 
 @dataclass(frozen=True)
 class ContentFilter:
-    """Which phrases are on. The sexual category is off unless named in include."""
+    """Which phrases are on. The sexual category and the timed moments are off unless named in include."""
 
     categories: frozenset[str] | None = None  # None: every category except opt-in ones
     levels: frozenset[str] = frozenset(LEVELS)
     include: frozenset[str] = frozenset()  # opt-in categories turned on
 
-    OPT_IN = frozenset({"sexual"})
+    OPT_IN = frozenset({"sexual", "moments"})
 
     def allows(self, phrase: Phrase) -> bool:
         if phrase.level not in self.levels:

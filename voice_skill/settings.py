@@ -25,6 +25,7 @@ checked, and a bad one is reported with the file and the key.
     levels = ["light", "deeper"]
     categories = ["playful", "memories"]   # omit for all
     sexual = false            # the sexual-intimacy tips are off unless true
+    moments = false           # the timed moments ("two minutes of eye contact") are off unless true
     phrases_dir = "/path/to/my/packs"
 
     [skill]
@@ -105,6 +106,7 @@ class ContentSettings:
     levels: tuple[str, ...] = ("light", "deeper")
     categories: tuple[str, ...] | None = None
     sexual: bool = False
+    moments: bool = False  # timed moments: the skill then keeps quiet for up to half an hour
     phrases_dir: str | None = None
 
 
@@ -184,7 +186,7 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
         if name == "categories":
             _check(where, key, value, "a list of category names", isinstance(value, list) and value and all(isinstance(v, str) for v in value))
             return tuple(value)
-        if name == "sexual":
+        if name in ("sexual", "moments"):
             _check(where, key, value, "true or false", isinstance(value, bool))
             return value
         _check(where, key, value, "a folder path (text)", isinstance(value, str) and value != "")
