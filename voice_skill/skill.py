@@ -1,7 +1,8 @@
 """The skill's decisions: a pure state machine over intents and time.
 
 States: listening -> speaking (after a wake phrase) -> follow-up window (after the answer)
--> listening. Follow-ups ("another one", "repeat that", "stop") and voice changes ("speak
+-> listening; after a timed moment's answer, a timer state comes between speaking and the
+window. Follow-ups ("another one", "repeat that", "stop") and voice changes ("speak
 softer") act only in the follow-up window (not while it speaks: see on_intent); a voice change is
 confirmed aloud and opens the window again, so "speak softer" and "speak slower" can follow
 one another. It never touches audio; it returns actions for the runner to carry out, so it
