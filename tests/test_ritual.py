@@ -322,7 +322,7 @@ def test_untimed_phrases_do_not_start_a_timer():
 
 
 def test_the_picker_can_leave_timed_moments_out():
-    phrases = library() + [Phrase("t-timed", "tip", "moments", "light", "Hug.", "test:1", 60)]
+    phrases = library() + [Phrase("t-timed", "tip", "c", "light", "Hug.", "test:1", 60)]
     pick = Picker(PhraseBag(phrases, rng=random.Random(2)), Memory(), ContentFilter(), random.Random(2))
     today = date(2026, 11, 26)
     assert "t-timed" not in {pick(Wanted("tip", None, today, timed=False)).id for _ in range(40)}
