@@ -3,6 +3,7 @@ material, and a tiny run of the real script produces a model the run-time scorer
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -126,9 +127,14 @@ def test_fusion_tuning_replays_the_real_rule_over_kept_evidence(tmp_path, capsys
     assert tune_fusion.main(["check", "--evidence", str(path)]) == 0
     out = capsys.readouterr().out
     assert "fused    true accepts 1/1" in out and "near 0/1, ordinary 0/1" in out
-    assert tune_fusion.main(["grid", "--evidence", str(path)]) == 0
+    assert tune_fusion.main(["grid", "--evidence", str(path), "--baseline", str(tmp_path / "no-baseline.json")]) == 0
     front = capsys.readouterr().out.splitlines()
     assert front[0].startswith("Pareto front") and front[1].split()[0] == "1"
+    # With the old engine's counts on the same clips, the pick may let through no more than it did.
+    (tmp_path / "old.json").write_text(json.dumps({"commit": "old", "true_accepts": {"clean": 1}, "false_accepts": {"near": 1}}))
+    assert tune_fusion.main(["grid", "--evidence", str(path), "--baseline", str(tmp_path / "old.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("the old engine old: 1 true accepts") and "at most 1 near-miss false accepts" in lines[-2]
 
 
 def test_fusion_tuning_uses_dev_voices_and_dev_texts_only():

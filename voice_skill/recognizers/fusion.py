@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voice_skill.recognizers.verification import PhoneticEvidence
+from voice_skill.recognizers.verification import ALL_RIVALS, DECOYS_ONLY, PhoneticEvidence
 
 PHONETIC = "phonetic"
 NEURAL = "neural"
@@ -36,19 +36,20 @@ class FusionRule:
     bench's dev texts, never on evaluation voices: see docs/wake-engine.md."""
 
     signals: str = FUSED
-    min_frame_score: float = -2.5  # the phonetic bar (mean log score per frame)
-    noisy_allowance: float = 0.4  # how much lower the bar is while noise is suppressed
+    min_frame_score: float = -3.5  # the phonetic bar (mean log score per frame)
+    noisy_allowance: float = 0.0  # how much lower the bar is while noise is suppressed
     floor_frame_score: float = -4.5  # below this, the words are not there, whatever the neural score
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
-    neural_sure: float = 0.9  # a neural score that accepts a weaker phonetic fit, or overrules a rival
-    neural_veto: float = 0.1  # a neural score that rejects a phonetic accept
+    neural_sure: float = 0.8  # a neural score that accepts a weaker phonetic fit, or overrules a rival
+    neural_veto: float = 0.2  # a neural score that rejects a phonetic accept
     neural_alone: float = 0.5  # the bar when the neural signal decides alone
     use_rivals: bool = True
     min_margin: float = -0.15  # per frame: how much better than the best generated sound-alike the wake phrase must fit
     min_margin_decoy: float = 0.0  # ... and than the trigger table's own decoys (a listed decoy that fits better wins)
     noisy_margin_allowance: float = 0.0  # how much lower min_margin is while noise is suppressed
     min_command_score: float = -2.5  # the fit a command ("another one") needs (its own bar: commands have no rivals)
+    alone_rivals: str = DECOYS_ONLY  # what a phrase said by itself is weighed against: all rivals, or the decoys only
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,11 @@ def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | 
     fits = phonetic.frame_score >= bar and phonetic.worst_word >= rule.min_worst_word
     if below_floor(rule, phonetic):
         return Decision(False, "phonetic floor")
+    margin = phonetic.margin
     min_margin = rule.min_margin_decoy if phonetic.rival_is_decoy else rule.min_margin - (rule.noisy_margin_allowance if noisy else 0.0)
-    if rule.use_rivals and phonetic.margin is not None and phonetic.margin < min_margin:
+    if phonetic.alone and rule.alone_rivals == DECOYS_ONLY:
+        margin, min_margin = phonetic.decoy_margin, rule.min_margin_decoy
+    if rule.use_rivals and margin is not None and margin < min_margin:
         if use_neural and neural >= rule.neural_sure:
             return Decision(True, "neural overrules the rivals")
         return Decision(False, "a rival fits better")

@@ -40,11 +40,14 @@ WAKE_SEARCH = "wake"
 WAKE_WHOLE_SEARCH = "wake-whole"
 OTHER_SEARCH = "other"
 OTHER_WHOLE_SEARCH = "other-whole"
+DECOY_SEARCH = "decoy"
+DECOY_WHOLE_SEARCH = "decoy-whole"
 COMMAND_SEARCH = "command"
 FINALIST_SEARCH = "finalist:"  # + the phrase: a grammar of one phrase, for a fair comparison
-FINALIST_SEARCHES_KEPT = 96
-MIN_MARGIN = -9.0  # the margin when only the rival survives its search (and +9 for the wake phrase)  # the least recently used are removed beyond this
+FINALIST_SEARCHES_KEPT = 96  # the least recently used are removed beyond this
+MIN_MARGIN = -9.0  # the margin when only the rival survives its search (and +9 for the wake phrase)
 FRAME_SECONDS = 0.01
+ALL_RIVALS, DECOYS_ONLY, BOTH = "all", "decoys", "both"  # what verify_wake weighs the phrase against
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,20 @@ class PhoneticEvidence:
     rival: str | None = None  # the best-fitting non-wake phrase
     rival_is_decoy: bool = False  # ... and it is one of the trigger table's own decoys
     phrase_end: float | None = None  # seconds into the window where the phrase's last word ends
+    decoy_margin: float | None = None  # the margin over the trigger table's decoys alone
+    decoy: str | None = None  # the best-fitting decoy
+    alone: bool = False  # the utterance is no longer than the phrase said by itself could be
 
     def describe(self) -> str:
         text = f"fit {self.frame_score:.2f}/frame (worst word {self.worst_word:.2f}), {self.phones_per_second:.1f} phones/s"
         if self.margin is not None:
             text += f", margin {self.margin:+.3f} over {'the decoy ' if self.rival_is_decoy else ''}{self.rival!r}"
-        else:
+        if self.decoy_margin is not None:
+            text += f", margin {self.decoy_margin:+.3f} over the decoys ({self.decoy!r})"
+        if self.margin is None and self.decoy_margin is None:
             text += ", margin not weighed"
+        if self.alone:
+            text += ", said by itself"
         return text
 
 
@@ -84,6 +94,9 @@ class PhoneticVerifier:
         if rivals:
             decoder.add_grammar(OTHER_SEARCH, Grammar(ending=rivals))
             decoder.add_grammar(OTHER_WHOLE_SEARCH, Grammar(whole=rivals, filler=False))
+        if decoys:
+            decoder.add_grammar(DECOY_SEARCH, Grammar(ending=tuple(decoys)))
+            decoder.add_grammar(DECOY_WHOLE_SEARCH, Grammar(whole=tuple(decoys), filler=False))
         if commands:
             decoder.add_grammar(COMMAND_SEARCH, Grammar(whole=commands + wake, filler=False))
         self._finalists: dict[str, None] = {}  # phrases with a search of their own, oldest first
@@ -130,26 +143,40 @@ class PhoneticVerifier:
                 best = (score, text, segments)
         return (best[1], best[2]) if best else ("", [])
 
-    def verify_wake(self, pcm: bytes, compare=lambda evidence: True) -> PhoneticEvidence | None:
+    def verify_wake(self, pcm: bytes, compare=lambda evidence: True, against: str = ALL_RIVALS) -> PhoneticEvidence | None:
         """The best wake phrase at the end of this window, with its margin over the rest.
         `compare(evidence)` says whether the rivals are worth weighing (they are the costly
-        part); when it says no, the evidence comes back without a margin."""
+        part); when it says no, the evidence comes back without a margin. `against`: weigh
+        all rivals (the decoys and the generated sound-alikes), the decoys alone, or both
+        (each margin in its own field)."""
         text, segments = self._best((WAKE_SEARCH, WAKE_WHOLE_SEARCH), pcm, self._wake)
         if not text:
             return None
         evidence = self._evidence(text, segments)
-        if evidence is None or not self._rivals or not compare(evidence):
+        if evidence is None or not compare(evidence):
             return evidence
-        other, other_segments = self._best((OTHER_SEARCH, OTHER_WHOLE_SEARCH), pcm, None)
+        if against in (ALL_RIVALS, BOTH) and self._rivals:
+            margin, other = self._margin(text, pcm, (OTHER_SEARCH, OTHER_WHOLE_SEARCH))
+            if margin is not None:
+                evidence = replace(evidence, margin=margin, rival=other, rival_is_decoy=other in self._decoys)
+        if against in (DECOYS_ONLY, BOTH) and self._decoys:
+            margin, decoy = self._margin(text, pcm, (DECOY_SEARCH, DECOY_WHOLE_SEARCH))
+            if margin is not None:
+                evidence = replace(evidence, decoy_margin=margin, decoy=decoy)
+        return evidence
+
+    def _margin(self, text: str, pcm: bytes, searches: tuple[str, ...]) -> tuple[float | None, str | None]:
+        """How much better, per frame, the wake phrase fits the window than the best phrase of
+        these searches (None if none of them reaches a phrase)."""
+        other, other_segments = self._best(searches, pcm, None)
         if not other_segments:
-            return evidence
+            return None, None
         wake_score, wake_segments = self._finalist_score(text, pcm)
         other_score, other_segments = self._finalist_score(other, pcm)
         if not wake_segments and not other_segments:
-            return evidence
+            return None, None
         frames = sum(s.end_frame - s.start_frame + 1 for s in wake_segments or other_segments) or 1
-        margin = max(MIN_MARGIN, min(-MIN_MARGIN, (wake_score - other_score) / frames))
-        return replace(evidence, margin=margin, rival=other, rival_is_decoy=other in self._decoys)
+        return max(MIN_MARGIN, min(-MIN_MARGIN, (wake_score - other_score) / frames)), other
 
     def verify_command(self, pcm: bytes) -> PhoneticEvidence | None:
         """The phrase this whole window holds, if it is a command."""

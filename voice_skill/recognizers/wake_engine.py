@@ -33,7 +33,7 @@ from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, 
 from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, below_floor, decide, neural_matters
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
 from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
-from voice_skill.recognizers.verification import MIN_MARGIN, PhoneticEvidence, PhoneticVerifier
+from voice_skill.recognizers.verification import ALL_RIVALS, BOTH, DECOYS_ONLY, MIN_MARGIN, PhoneticEvidence, PhoneticVerifier
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,14 @@ class WakeEngine:
         longest = max(self._speech_start, end - self._max_phrase_seconds)
         if candidate.text not in self._wake:
             start = min(start, longest)
+        # An utterance no longer than a phrase said by itself may be weighed against the
+        # trigger table's decoys only (FusionRule.alone_rivals).
+        alone = self._speech_bytes / 2 / SAMPLE_RATE <= self._max_phrase_seconds
+        against = ALL_RIVALS
+        if self.observer is not None:
+            against = BOTH
+        elif alone and self.rule.alone_rivals == DECOYS_ONLY:
+            against = DECOYS_ONLY
         # The costly parts are computed only where they could change the decision: the
         # neural score, then the rivals (hundreds of sound-alikes). Below the floor nothing
         # else counts.
@@ -226,7 +234,7 @@ class WakeEngine:
             weigh: at either extreme margin)."""
             if self.rule.signals == PHONETIC or fit.text not in self._neural_phrases or self.neural is None:
                 return False
-            fits = [replace(fit, margin=m) for m in margins] or [fit]
+            fits = [replace(fit, margin=m, decoy_margin=m) for m in margins] or [fit]
             return self.observer is not None or any(neural_matters(self.rule, f, noisy) for f in fits)
 
         def verify(window: bytes) -> PhoneticEvidence | None:
@@ -237,14 +245,17 @@ class WakeEngine:
                     return True
                 if below_floor(self.rule, fit):
                     return False
+                fit = replace(fit, alone=alone)
                 score = None
                 if asks_neural(fit, margins=(RIVAL_WINS, WAKE_WINS)):
                     score = (neural_for(fit, window_start) or {}).get(self._intent_of[fit.text])
-                wins = decide(self.rule, replace(fit, margin=WAKE_WINS), score, noisy).accept
-                loses = decide(self.rule, replace(fit, margin=RIVAL_WINS, rival_is_decoy=True), score, noisy).accept
+                wins = decide(self.rule, replace(fit, margin=WAKE_WINS, decoy_margin=WAKE_WINS), score, noisy).accept
+                loses = decide(self.rule, replace(fit, margin=RIVAL_WINS, decoy_margin=RIVAL_WINS, rival_is_decoy=True), score, noisy).accept
                 return wins != loses
 
-            evidence = self.verifier.verify_wake(window, compare=rivals_matter)
+            evidence = self.verifier.verify_wake(window, compare=rivals_matter, against=against)
+            if evidence is not None:
+                evidence = replace(evidence, alone=alone)
             if evidence is not None and asks_neural(evidence):
                 neural_for(evidence, window_start)
             return evidence
