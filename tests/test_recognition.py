@@ -87,7 +87,7 @@ def score(found, spans, expected_intents) -> tuple[int, list[str]]:
 # or fires more often fails here. Every phrase is also checked for its intent and its timing.
 # (The rule before this one heard 24 clean and 23 fan phrases but let 11 generated
 # sound-alikes fire; the dev pick traded the one for the other, and these counts say so.)
-FLOORS = {"clean": 23, "fan20dB": 20, "run-on": 12, "generated": 5, "held-out": 3}
+FLOORS = {"clean": 23, "fan20dB": 23, "run-on": 12, "generated": 6, "held-out": 1}
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +132,10 @@ def test_decoys_and_ordinary_speech_never_fire(voice, audio_cache: Path, engine_
 
 
 def test_generated_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
-    """Generated sound-alikes (4 phrases x 4 voices). Measured with the defaults: 11 of 16 fire
-    ("ask us the question" and "give me a tips" on every voice: one small word or sound from the
-    phrase; "give us a kick" on three). The issue's target (0 on sound-alikes the engine
-    knows) is not met: the margin allowance that keeps real phrases from losing to generated
-    words the model hears alike lets these through."""
+    """Generated sound-alikes (4 phrases x 4 voices). Measured with the defaults: 6 of 16 fire
+    (5 with the rule before, which weighed a phrase said by itself against the generated
+    sound-alikes too; now only the trigger table's decoys are, as the dev voices chose). The
+    issue's target (0 on sound-alikes the engine knows) is not met."""
     fired = []
     for voice in FLITE_VOICES:
         audio, _ = sequence([(p, flite(p, voice, audio_cache)) for p in KNOWN_SOUND_ALIKES], gap=1.5)
@@ -146,9 +145,9 @@ def test_generated_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
 
 def test_held_out_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
     """Sound-alikes in no decoy list, confusion set or training set, each said on its own.
-    Measured with the defaults: 3 of the 16 (4 phrases x 4 voices) fire ("ask us the way" on
-    kal16, "they gave us a tip" on rms and awb). That is the floor here; the issue's target
-    (<= 1 % of held-out sound-alikes) is not met."""
+    Measured with the defaults: 1 of the 16 (4 phrases x 4 voices) fires (a tip sound-alike
+    on awb; the rule before: 3). That is the floor here; the issue's target (<= 1 % of held-out
+    sound-alikes) is not met."""
     fired = []
     for voice in FLITE_VOICES:
         items = [(p, flite(p, voice, audio_cache)) for p in HELD_OUT_SOUND_ALIKES]
