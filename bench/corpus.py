@@ -491,6 +491,33 @@ def trigger_text_in(texts: list[str], phrases: list[str]) -> list[tuple[str, str
     return [(t, p) for t in texts for p in phrases if contains_phrase(t, p)]
 
 
+def trigger_sounds_in(texts: list[str], phrases: list[str]) -> list[tuple[str, str]]:
+    """(text, phrase) for each text in which some run of whole words sounds exactly like one
+    of the phrases (the first dictionary pronunciation of each word): "goodnight world" holds
+    "good night" though no spelling check finds it."""
+    from voice_skill.intents import normalize
+    from voice_skill.recognizers.sphinx import model_paths, read_pronunciations
+
+    text_words = [normalize(t).split() for t in texts]
+    words = {w for ws in text_words for w in ws} | {w for p in phrases for w in normalize(p).split()}
+    phones = {w: v[0][1].split() for w, v in read_pronunciations(model_paths()[1], words).items()}
+
+    def sounds(ws: list[str]) -> list[str] | None:
+        if not all(w in phones for w in ws):
+            return None
+        return [ph for w in ws for ph in phones[w]]
+
+    found = []
+    for text, ws in zip(texts, text_words):
+        for phrase in phrases:
+            target = sounds(normalize(phrase).split())
+            if target is None:
+                continue
+            if any(sounds(ws[i:j]) == target for i in range(len(ws)) for j in range(i + 1, len(ws) + 1)):
+                found.append((text, phrase))
+    return found
+
+
 # ------------------------------------------------------------------ what the program or training knows
 
 

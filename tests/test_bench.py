@@ -34,6 +34,7 @@ from bench.corpus import (  # noqa: E402
     runon_leadins,
     text_lines,
     trigger_table,
+    trigger_sounds_in,
     trigger_text_in,
     wake_phrases,
 )
@@ -74,6 +75,10 @@ LEADINS = runon_leadins()
 
 def test_no_command_text_in_ordinary_sentences_near_misses_or_lead_ins():
     assert trigger_text_in(list(NEAR_MISSES) + list(HELD_OUT_TEXTS) + list(LEADINS), all_phrases(TABLE)) == []
+    # ... nor one that sounds the same in other spelling: the lead-in "goodnight world" made
+    # the ritual's "good night" act in a run-on file, and the rest of the file was quiet.
+    assert trigger_sounds_in(list(NEAR_MISSES) + list(HELD_OUT_TEXTS) + list(LEADINS), all_phrases(TABLE)) == []
+    assert trigger_sounds_in(["goodnight world", "a good knight"], ["good night"]) == [("goodnight world", "good night"), ("a good knight", "good night")]
     assert trigger_text_in(ordinary_sentences(), command_phrases(TABLE)) == []
     assert {"ask us a question", "give us a tip", "speak softer", "a bit louder", "faster please"} <= set(command_phrases(TABLE))
 
