@@ -243,8 +243,12 @@ def test_follow_ups_inside_and_outside_the_window(room, private_dirs, content, s
         assert third["intent"] == "repeat" and third["id"] == second["id"]
         time.sleep(third["seconds"] + 9.0)  # the 8 s window closes
         room.play(said("another one"))
-        ignored = skill.wait_for("ignored", timeout=10)[0]
-        assert ignored["intent"] == "another" and ignored["reason"] == "no follow-up window"
+        # The "another one" said outside the window is ignored. (Other ignored events may come
+        # before it: in one CI run a word of the skill's own answer was heard as "stop" and,
+        # rightly, ignored. Nothing acts on them: still three answers.)
+        ignored = skill.wait_for("ignored", timeout=10, intent="another")[0]
+        assert ignored["reason"] == "no follow-up window"
+        print("other ignored events:", [e for e in skill.of("ignored") if e["intent"] != "another"])
         assert len(skill.of("say")) == 3
     finally:
         skill.stop()
