@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import date, timedelta
 from pathlib import Path
+
+from voice_skill.state_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,8 @@ class Memory:
             "answers_since_favorite": self.answers_since_favorite,
             "next_turn": self.next_turn,
         }
-        tmp = self._state_file.with_name(self._state_file.name + ".tmp")
         try:
-            self._state_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as out:
-                out.write(json.dumps(data, indent=1))
-            os.replace(tmp, self._state_file)
+            write_atomically(self._state_file, json.dumps(data, indent=1))
         except OSError as exc:
             log.warning("cannot save %s (%s); skips and favourites last until the skill restarts", self._state_file, exc.strerror)
             self._persist = False

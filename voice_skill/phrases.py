@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
 import tomllib
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 from voice_skill.errors import UserError
+from voice_skill.state_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -267,12 +267,8 @@ class PhraseBag:
         if not self._persist or self._state_file is None:
             return
         data = json.dumps({"version": 1, "bags": self._bags, "last": self._last}, indent=1)
-        tmp = self._state_file.with_name(self._state_file.name + ".tmp")
         try:
-            self._state_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as out:
-                out.write(data)
-            os.replace(tmp, self._state_file)
+            write_atomically(self._state_file, data)
         except OSError as exc:
             log.warning("cannot save the phrase state to %s (%s); phrases may repeat after a restart", self._state_file, exc.strerror)
             self._persist = False

@@ -22,6 +22,7 @@ from voice_skill.errors import UserError
 import numpy as np
 
 from voice_skill.audio import Sound
+from voice_skill.state_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,8 @@ class VoiceStore:
         return True
 
     def save(self, voice: Voice) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"rate": voice.rate, "volume": voice.volume}), "utf-8")
-            os.replace(tmp, self.path)
+            write_atomically(self.path, json.dumps({"rate": voice.rate, "volume": voice.volume}))
         except OSError as exc:
             log.warning("cannot save the voice to %s (%s); it lasts until the skill restarts", self.path, exc.strerror)
 
