@@ -153,7 +153,7 @@ class PhoneticVerifier:
         if not text:
             return None
         evidence = self._evidence(text, segments)
-        if evidence is None or not compare(evidence):
+        if evidence is None or not (self._rivals or self._decoys) or not compare(evidence):
             return evidence
         if against in (ALL_RIVALS, BOTH) and self._rivals:
             margin, other = self._margin(text, pcm, (OTHER_SEARCH, OTHER_WHOLE_SEARCH))
