@@ -12,7 +12,13 @@ Files (16 kHz mono), each a single program run so start-up is paid once per file
   (bench/ordinary_sentences.txt) with natural pauses and levels, no wake phrase, dealt to the
   evaluation voices in parts of about `ordinary_chunk_minutes`; every `ordinary_fan_every`-th
   part has a fan at 10-20 dB SNR; at least `ordinary_minutes` in all;
-- night.wav: a long quiet bedroom (low room tone) with a few phrases at known times.
+- night.wav: a long quiet bedroom (low room tone) with a few phrases at known times;
+- followups-VOICE-K.wav: the follow-up commands (the bedtime ritual's, "another one", "stop",
+  the voice changes: every phrase of every intent but the wake phrases), each 2-3 s after a
+  wake phrase or the command before it, so inside the follow-up window, in sessions of up to
+  three after a wake phrase; and the same commands said outside any window (before the first
+  wake phrase, and after 10-11 s of quiet), once per voice. Take K = 1 at normal speed, K = 2
+  stretched; evaluation voices.
 
 `--voice-set dev` builds the same kinds of file from the training helper's DEV voices and the
 dev texts (bench/dev_*.txt), never from the evaluation voices or texts.
@@ -25,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -49,6 +57,8 @@ from bench.audio import (
     write_wav,
 )
 from bench.manifest import (
+    FOLLOW_UP,
+    FOLLOWUPS_FILE,
     HELD_OUT,
     LEAD_IN,
     LISTED,
@@ -56,6 +66,7 @@ from bench.manifest import (
     NIGHT_FILE,
     ORDINARY,
     ORDINARY_FILE,
+    OUTSIDE,
     TRIGGER,
     TRIGGERS_FILE,
     AudioFile,
@@ -176,6 +187,7 @@ class CorpusSpec:
     ordinary_fan_snr: tuple[float, float] = (10.0, 20.0)  # that fan, dB below a normal voice
     night_minutes: float = 25.0  # 0: no night file
     night_phrases: int = 18  # wake phrases and near misses (2:1) spread over the night
+    followup_takes: int = 2  # follow-up files per voice, each with every follow-up phrase once (the first at normal speed); 0: none
 
     @staticmethod
     def quick() -> CorpusSpec:
@@ -190,6 +202,7 @@ class CorpusSpec:
             ordinary_fan_every=2,
             night_minutes=4.0,
             night_phrases=3,
+            followup_takes=1,
         )
 
     @staticmethod
@@ -239,6 +252,14 @@ NIGHT_ROOM_DBFS = -55.0  # a quiet bedroom, about 30 dB below a normal voice at 
 NIGHT_SPEECH_GAIN_DB = -12.0  # said quietly, lying in bed
 NIGHT_MARGIN = 10.0  # no phrase within this many seconds of the night's ends
 STRETCH_RANGE = (0.88, 1.12)  # speaking-rate spread of the extra takes
+
+# Follow-up files. With --no-speak an answer takes no time: the window (8 s) opens when the
+# command that asked for it is heard, a few tenths of a second after it ends.
+FOLLOWUP_GAP = (2.0, 3.0)  # from the end of one utterance to the next (a command: inside the window of the one before)
+OUTSIDE_PAUSE = (10.0, 11.0)  # quiet before the commands said after a session: every window has closed
+SESSION_COMMANDS = 3  # follow-up commands after one wake phrase, at most
+ENDS_SESSION = ("stop",)  # closes the window: last in its session
+ENDS_FILE = ("goodnight",)  # quiet until the morning: last in its file
 MAX_PEAK = 0.98
 
 
@@ -285,12 +306,13 @@ class Track:
 
 
 class CorpusBuilder:
-    def __init__(self, spec: CorpusSpec, seed: int, out: Path, cache: AudioCache, wake_phrases: list[tuple[str, str]]):
+    def __init__(self, spec: CorpusSpec, seed: int, out: Path, cache: AudioCache, wake_phrases: list[tuple[str, str]], followups: Sequence[tuple[str, str]] = ()):
         self.spec = spec
         self.seed = seed
         self.out = out
         self.cache = cache
         self.wake_phrases = wake_phrases  # (phrase, intent)
+        self.followups = list(followups)  # (phrase, intent): the commands that act only in a follow-up window
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
@@ -335,7 +357,7 @@ class CorpusBuilder:
         write_wav(self.out / f"{name}.wav", audio)
         return AudioFile(name, f"{name}.wav", kind, round(len(audio) / RATE, 3), tuple(track.spans), track.condition, voice, part)
 
-    # ------------------------------------------------------------ the three kinds of file
+    # ------------------------------------------------------------ the four kinds of file
 
     def triggers_file(self, condition: Condition, voice: Voice, near_misses: list[Utterance]) -> AudioFile:
         name = f"triggers-{condition.name}-{voice.name}"
@@ -422,6 +444,62 @@ class CorpusBuilder:
             track.place(NIGHT_MARGIN + i * slot + rng.uniform(0.0, latest), utterance, rendered)
         return self.write(NIGHT_FILE, NIGHT_FILE, track, seconds, NIGHT_ROOM_DBFS)
 
+    def followup_files(self, voice: Voice) -> list[AudioFile]:
+        """Every follow-up phrase once per take inside a window, and once per voice outside one
+        (dealt over the takes). A take holds one command that ends the night (goodnight) per
+        file: with more such phrases, a take is split into as many files."""
+        takes = self.spec.followup_takes
+        outside = list(self.followups)
+        self.rng(f"followups-{voice.name}-outside").shuffle(outside)
+        ends = [c for c in self.followups if c[1] in ENDS_FILE] or [None]
+        others = [c for c in self.followups if c[1] not in ENDS_FILE]
+        files = []
+        for take in range(1, takes + 1):
+            for j, end in enumerate(ends):
+                part = (take - 1) * len(ends) + j + 1
+                inside = others[j :: len(ends)] + ([end] if end else [])
+                said_outside = outside[part - 1 :: takes * len(ends)]
+                files.append(self.followups_file(voice, part, take, inside, said_outside))
+        return files
+
+    def followups_file(self, voice: Voice, part: int, take: int, inside: list[tuple[str, str]], outside: list[tuple[str, str]]) -> AudioFile:
+        """Half the outside commands before any wake phrase; then sessions (a wake phrase and up
+        to SESSION_COMMANDS commands), the wake phrases in rotation; after the middle session,
+        OUTSIDE_PAUSE of quiet and the other half. Every utterance comes FOLLOWUP_GAP after the
+        one before, but the first after that quiet."""
+        name = f"followups-{voice.name}-{part}"
+        rng = self.rng(name)
+
+        def stretch() -> float:
+            return 1.0 if take == 1 else round(rng.uniform(*STRETCH_RANGE), 3)
+
+        commands = [Utterance(phrase, voice, FOLLOW_UP, intent, stretch()) for phrase, intent in inside]
+        said_outside = [Utterance(phrase, voice, OUTSIDE, intent, stretch()) for phrase, intent in outside]
+        before, after = said_outside[: (len(said_outside) + 1) // 2], said_outside[(len(said_outside) + 1) // 2 :]
+        groups = sessions(commands, rng)
+        first_wake = rng.randrange(len(self.wake_phrases))
+        track = Track(CLEAN.name)
+        end: float | None = None  # where the last speech ended
+
+        def say(utterance: Utterance, pause: tuple[float, float]) -> None:
+            nonlocal end
+            start = TRIGGER_LAYOUT.lead if end is None else end + rng.uniform(*pause)
+            end = track.place(start, utterance, self.render(utterance, CLEAN))
+
+        for utterance in before:
+            say(utterance, FOLLOWUP_GAP)
+        middle = max(1, len(groups) // 2)
+        for i, group in enumerate(groups):
+            phrase, intent = self.wake_phrases[(first_wake + i) % len(self.wake_phrases)]
+            say(Utterance(phrase, voice, TRIGGER, intent, stretch()), FOLLOWUP_GAP)
+            for command in group:
+                say(command, FOLLOWUP_GAP)
+            if i + 1 == middle:
+                for k, utterance in enumerate(after):
+                    say(utterance, OUTSIDE_PAUSE if k == 0 else FOLLOWUP_GAP)
+        assert end is not None
+        return self.write(name, FOLLOWUPS_FILE, track, end + TRIGGER_LAYOUT.tail, MIC_FLOOR_DBFS, voice.name, part)
+
     def build(self) -> Manifest:
         voices = [voice_named(v) for v in self.spec.voices]
         files = []
@@ -442,7 +520,36 @@ class CorpusBuilder:
             files += self.ordinary_files(speakers)
         if self.spec.night_minutes > 0:
             files.append(self.night_file(speakers))
+        if self.spec.followup_takes > 0 and self.followups:
+            for voice in speakers:
+                files += self.followup_files(voice)
         return Manifest(self.seed, json.loads(json.dumps(asdict(self.spec))), tuple(files))  # as JSON has it
+
+
+def sessions(commands: list[Utterance], rng: random.Random, size: int = SESSION_COMMANDS) -> list[list[Utterance]]:
+    """The commands in sessions of at most `size` (each follows a wake phrase), shuffled: a
+    command that closes the window (ENDS_SESSION) is last in its session, one that ends the
+    night (ENDS_FILE, at most one) last in the last session."""
+    last = [c for c in commands if c.intent in ENDS_FILE]
+    if len(last) > 1:
+        raise ValueError(f"one command that ends the night per file, not {len(last)}")
+    closing = [c for c in commands if c.intent in ENDS_SESSION]
+    rest = [c for c in commands if c.intent not in ENDS_FILE + ENDS_SESSION]
+    rng.shuffle(rest)
+    rng.shuffle(closing)
+    count = max(math.ceil(len(commands) / size), len(closing) + len(last), 1)
+    enders: dict[int, Utterance] = {count - 1: last[0]} if last else {}
+    for i, command in zip(rng.sample(range(count - len(last)), len(closing)), closing):
+        enders[i] = command
+    groups: list[list[Utterance]] = [[] for _ in range(count)]
+    room = [size - (i in enders) for i in range(count)]
+    i = 0
+    for command in rest:  # dealt in turn to the sessions with room
+        while len(groups[i % count]) >= room[i % count]:
+            i += 1
+        groups[i % count].append(command)
+        i += 1
+    return [group + ([enders[i]] if i in enders else []) for i, group in enumerate(groups) if group or i in enders]
 
 
 def ordinary_sentences(path: Path = ORDINARY_SENTENCES) -> list[str]:
@@ -460,6 +567,13 @@ def trigger_table():
 def wake_phrases(table) -> list[tuple[str, str]]:
     """(phrase, intent) for every default phrase of the wake intents, in file order."""
     return [(phrase, intent) for intent in WAKE_INTENTS for phrase in table.intents[intent]]
+
+
+def followup_phrases(table) -> list[tuple[str, str]]:
+    """(phrase, intent) for every phrase of every intent but the wake phrases, in file order:
+    the skill acts on these only inside the follow-up window (the follow-up intents and the
+    voice changes)."""
+    return [(phrase, intent) for intent, phrases in table.intents.items() if intent not in WAKE_INTENTS for phrase in phrases]
 
 
 def always_on_phrases(table) -> list[str]:
@@ -594,7 +708,7 @@ def build_corpus(spec: CorpusSpec, seed: int, out: Path, cache_dir: Path | None 
     table = trigger_table()
     check_texts(spec, table)
     cache = AudioCache(cache_dir or out.parent / "cache")
-    manifest = CorpusBuilder(spec, seed, out, cache, wake_phrases(table)).build()
+    manifest = CorpusBuilder(spec, seed, out, cache, wake_phrases(table), followup_phrases(table)).build()
     manifest.write(out / "manifest.json")
     return manifest
 

@@ -10,6 +10,8 @@ TRIGGER = "trigger"  # a wake phrase: must fire its intent
 NEAR_MISS = "near_miss"  # sounds like a wake phrase: must not fire
 ORDINARY = "ordinary"  # television or conversation: must not fire
 LEAD_IN = "lead_in"  # the sentence just before a phrase in the run-on conditions: must not fire
+FOLLOW_UP = "follow_up"  # a follow-up command said inside the follow-up window: must act (its intent)
+OUTSIDE = "outside"  # a follow-up command said outside any follow-up window: must not act
 
 # Near-miss groups (Span.group)
 LISTED = "listed"  # bench.corpus.NEAR_MISSES (many are the program's decoys) or, in dev mode, the dev list
@@ -18,6 +20,7 @@ HELD_OUT = "held_out"  # bench/heldout_near_misses.txt: in no decoy list, confus
 TRIGGERS_FILE = "triggers"  # one condition x voice: wake phrases and near misses, interleaved
 ORDINARY_FILE = "ordinary"  # ordinary speech only
 NIGHT_FILE = "night"  # long quiet room tone with a few phrases
+FOLLOWUPS_FILE = "followups"  # one voice: wake phrases with follow-up commands in their windows, and commands outside
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,10 @@ class Span:
     text: str
     start: float  # seconds into the file
     end: float  # end of the (dry) speech
-    role: str  # TRIGGER, NEAR_MISS, ORDINARY or LEAD_IN
+    role: str  # TRIGGER, NEAR_MISS, ORDINARY, LEAD_IN, FOLLOW_UP or OUTSIDE
     voice: str
     condition: str
-    intent: str | None = None  # the expected intent (triggers only)
+    intent: str | None = None  # the expected intent (triggers and follow-ups; outside: the command's own)
     group: str | None = None  # near misses: LISTED or HELD_OUT
 
 
@@ -36,12 +39,12 @@ class Span:
 class AudioFile:
     name: str
     path: str  # relative to the manifest's folder
-    kind: str  # TRIGGERS_FILE, ORDINARY_FILE or NIGHT_FILE
+    kind: str  # TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE or FOLLOWUPS_FILE
     duration: float
     spans: tuple[Span, ...]
     condition: str = ""
     voice: str = ""
-    part: int = 0  # ordinary speech: which part of the voice's share (1, 2, ...)
+    part: int = 0  # ordinary speech: which part of the voice's share (1, 2, ...); follow-ups: which take
 
     def spans_with(self, role: str) -> tuple[Span, ...]:
         return tuple(s for s in self.spans if s.role == role)

@@ -37,6 +37,7 @@ class System:
     first_on_path: tuple[str, ...] = ()  # PYTHONPATH entries before the repository
     ordinary_parts: int | None = None  # runs only on ordinary-speech parts 1..n (None: all)
     skip_conditions: tuple[str, ...] = ()  # trigger-file conditions it does not run on
+    follow_ups: bool = True  # runs on the follow-up files (the peers spot wake phrases only: they do not)
     aliases: tuple[str, ...] = ()  # other names for --systems
 
     def command(self, wav: Path) -> list[str]:
@@ -59,13 +60,13 @@ def old_engine_system(worktree: Path) -> System:
 PROGRAM = System("fused", "fused (default)", PROGRAM_ARGV, aliases=("voice_skill", "program", "default"))
 PHONETIC = System("phonetic", "phonetic", (*PROGRAM_ARGV, "--wake-signals", "phonetic"))
 NEURAL = System("neural", "neural", (*PROGRAM_ARGV, "--wake-signals", "neural"))
-KWS_PEER = System("kws_peer", "kws peer", (sys.executable, "-m", "bench.peers", "kws"), aliases=("kws",))
+KWS_PEER = System("kws_peer", "kws peer", (sys.executable, "-m", "bench.peers", "kws"), follow_ups=False, aliases=("kws",))
 # The LM peer costs ~0.15-0.3 CPU s per audio s, and ~1.5 in steady fan noise (its endpointer
 # never closes, so it decodes everything; it found 0 % of the phrases there in the last full
 # runs): it hears part 1 of each voice's ordinary speech only and skips the fan trigger files.
 LM_PEER = System(
     "lm_peer", "LM peer", (sys.executable, "-m", "bench.peers", "lm"),
-    ordinary_parts=1, skip_conditions=("fan10", "fan5", "runon10"), aliases=("lm",),
+    ordinary_parts=1, skip_conditions=("fan10", "fan5", "runon10"), follow_ups=False, aliases=("lm",),
 )
 SYSTEM_ORDER = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer")
 SYSTEMS = (PROGRAM, KWS_PEER, LM_PEER)  # those that need no worktree and no new option

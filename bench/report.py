@@ -3,7 +3,8 @@
 Targets (issue 10) apply to the evaluation voices only (flite kal16, slt, rms, awb and Piper
 joe); espeak-ng is a training family and is reported but in no target. They are checked for
 the fused default; the "vs old" column says where the fused default is worse than the old
-engine (issue 10: no measure may get worse).
+engine (issue 10: no measure may get worse). Issue 12 adds the follow-up commands: inside the
+window >= 95 % recognised on the flite voices, and no stray command in the follow-up files.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 from bench.audio import TRAINING, VOICES, voice_named
-from bench.manifest import HELD_OUT, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
+from bench.manifest import FOLLOWUPS_FILE, HELD_OUT, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
 from bench.measure import Run
 from bench.score import (
+    ACCEPTED,
     FA_DUPLICATE,
     FA_NEAR_MISS,
     FA_ORDINARY,
     FA_OTHER,
     MISSED,
+    NO_WINDOW,
     WRONG_INTENT,
     DelayStats,
     FileScore,
@@ -41,6 +44,13 @@ NM_TRAINED = "trained"  # in the program's decoys, its confusion sets or the tra
 NM_LISTED = "listed"  # the bench's own list (bench.corpus.NEAR_MISSES), none of the above
 NM_HELD_OUT = "held_out"  # bench/heldout_near_misses.txt
 NM_TRAINING_VOICE = "training_voice"  # any near miss said by a training-family voice (espeak-ng)
+
+
+def is_flite(voice: str) -> bool:
+    try:
+        return voice_named(voice).engine == "flite"
+    except KeyError:
+        return False
 
 
 def in_targets(voice: str) -> bool:
@@ -81,6 +91,8 @@ TARGETS: dict[str, Target] = {
     "ordinary_false_accepts_3h": Target("0 in >= 3 h", "<=", 0),
     "stray_commands": Target("0", "<=", 0),
     "stray_commands_ordinary_3h": Target("0 in >= 3 h", "<=", 0),
+    "followups_flite": Target(">= 95 %", ">=", 0.95),  # issue 12
+    "followups_strays": Target("0", "<=", 0),  # issue 12
     "delay_p90": Target("<= 0.5 s", "<=", 0.5),
     "first_audio_ms": Target("<= 150 ms", "<=", 150),
     "rtf_speech": Target("<= 0.03", "<=", 0.03),
@@ -136,6 +148,24 @@ class SystemSummary:
     missed_phrases: dict[str, int] = field(default_factory=dict)  # "condition/voice: text" -> count
     false_accept_list: tuple[dict, ...] = ()
     stray_list: tuple[dict, ...] = ()
+    # Follow-up commands (issue 12), evaluation voices. The rates are over the commands said in
+    # a window that opened: one heard but ignored for want of a window (the wake phrase before
+    # it was missed) is counted apart (followups_no_window). Intents the system has not got
+    # are left out of every rate (followups_unknown; their cells are None).
+    followup_files: int = 0
+    followups_flite: Rate = Rate(0, 0)  # said inside the window and recognised, flite voices
+    followups_by_voice: dict[str, Rate] = field(default_factory=dict)
+    followups_by_intent: dict[str, Rate | None] = field(default_factory=dict)  # flite voices
+    followups_by_intent_voice: dict[str, dict[str, Rate | None]] = field(default_factory=dict)
+    followups_wrong: int = 0  # another command acted on a follow-up (one the system has not got included)
+    followups_strays: int = 0  # commands that acted in the follow-up files where none was asked for
+    followups_outside: int = 0  # commands said outside any window in them
+    followups_outside_heard: int = 0  # of those, heard and rightly ignored
+    followups_no_window: int = 0  # said inside the script's window, heard, but no window had opened
+    followups_delay: DelayStats = DelayStats(0, None, None)
+    followups_unknown: tuple[str, ...] = ()
+    followups_missed: dict[str, int] = field(default_factory=dict)  # "voice: text -> heard" -> count
+    rtf_followups: float | None = None
 
     def metric(self, key: str) -> float | None:
         """The number a target is checked against (None: not measured or not enough of it)."""
@@ -158,6 +188,10 @@ class SystemSummary:
             return self.ordinary_false_accepts if self.ordinary_hours >= MIN_ORDINARY_HOURS else None
         if key == "stray_commands_ordinary_3h":
             return self.stray_commands_ordinary if self.ordinary_hours >= MIN_ORDINARY_HOURS else None
+        if key == "followups_flite":
+            return self.followups_flite.value
+        if key == "followups_strays":
+            return self.followups_strays if self.followup_files else None
         return getattr(self, key)
 
 
@@ -184,9 +218,25 @@ def near_miss_group(text: str, group: str | None, voice: str, trained: frozenset
     return NM_HELD_OUT if group == HELD_OUT else NM_LISTED
 
 
-def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple[float | None, str], trained: frozenset[str] = frozenset()) -> SystemSummary:
+def intent_order() -> list[str]:
+    """The intents in the order of phrases/triggers.toml."""
+    from bench.corpus import trigger_table
+
+    return list(trigger_table().intents)
+
+
+def summarize(
+    key: str,
+    label: str,
+    scored: Sequence[Scored],
+    first_audio: tuple[float | None, str],
+    trained: frozenset[str] = frozenset(),
+    unknown_intents: frozenset[str] = frozenset(),
+) -> SystemSummary:
     """One system's figures over all its runs. `trained`: near-miss sentences (normalised) that
-    are the program's decoys, in its confusion sets or in the training text."""
+    are the program's decoys, in its confusion sets or in the training text. `unknown_intents`:
+    commands the system has not got (the old engine has no bedtime ritual): left out of the
+    follow-up rates."""
     runs = [x.run for x in scored]
     scores = [x.score for x in scored]
     totals = Totals(tuple(scores))
@@ -194,7 +244,7 @@ def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple
     voices = list(dict.fromkeys(s.file.voice for s in scores if s.file.kind == TRIGGERS_FILE))
     in_trigger_files = [r for s in scores if s.file.kind == TRIGGERS_FILE for r in s.triggers]
     evaluated = [r for s in scores for r in s.triggers if in_targets(r.span.voice)]
-    runs_of = {kind: [x.run for x in scored if x.score.file.kind == kind] for kind in (TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE)}
+    runs_of = {kind: [x.run for x in scored if x.score.file.kind == kind] for kind in (TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE, FOLLOWUPS_FILE)}
     listening = [r.start_to_listening for r in runs if r.start_to_listening is not None]
     engines = {e.get("engine") for r in runs for e in r.events if e.get("event") == "listening"}
     missed = Counter(f"{r.span.condition}/{r.span.voice}: {r.span.text}" for s in scores for r in s.triggers if r.outcome in (MISSED, WRONG_INTENT))
@@ -212,6 +262,24 @@ def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple
     counted = [(f, x) for f, x in strays if f.kind != TRIGGERS_FILE or in_targets(f.voice)]
     in_ordinary = sum(f.kind == ORDINARY_FILE for f, _ in counted)
     ta = lambda results: accept_rate(results)  # noqa: E731
+
+    all_follow_ups = [r for r in totals.follow_ups() if in_targets(r.span.voice)]
+    follow_ups = [r for r in all_follow_ups if r.outcome != NO_WINDOW]  # said in a window that opened
+    known = [r for r in follow_ups if r.span.intent not in unknown_intents]
+    said_by = {r.span.voice for r in all_follow_ups}
+    followup_voices = [v.name for v in VOICES if v.name in said_by] + sorted(said_by - {v.name for v in VOICES})
+    order = intent_order()
+    followup_intents = sorted({r.span.intent for r in all_follow_ups}, key=lambda i: (order.index(i) if i in order else len(order), i))
+
+    def intent_rate(intent: str, results: list) -> Rate | None:
+        return None if intent in unknown_intents else ta(r for r in results if r.span.intent == intent)
+
+    flite = [r for r in follow_ups if is_flite(r.span.voice)]
+    followup_missed = Counter(
+        f"{r.span.voice}: {r.span.text} -> {r.heard or ('no window' if r.outcome == NO_WINDOW else 'nothing')}"
+        for r in all_follow_ups
+        if r.outcome != ACCEPTED and r.span.intent not in unknown_intents
+    )
     return SystemSummary(
         key=key,
         label=label,
@@ -245,6 +313,20 @@ def summarize(key: str, label: str, scored: Sequence[Scored], first_audio: tuple
         files_run=len(runs),
         failed_runs=tuple(f"{r.file} (exit {r.returncode}): {r.stderr_tail.strip().splitlines()[-1] if r.stderr_tail.strip() else ''}" for r in runs if not r.ok),
         missed_phrases=dict(missed.most_common()),
+        followup_files=sum(s.file.kind == FOLLOWUPS_FILE for s in scores),
+        followups_flite=ta(r for r in known if is_flite(r.span.voice)),
+        followups_by_voice={v: ta(r for r in known if r.span.voice == v) for v in followup_voices},
+        followups_by_intent={i: intent_rate(i, flite) for i in followup_intents},
+        followups_by_intent_voice={i: {v: intent_rate(i, [r for r in follow_ups if r.span.voice == v]) for v in followup_voices} for i in followup_intents},
+        followups_wrong=sum(r.outcome == WRONG_INTENT for r in follow_ups),
+        followups_strays=sum(f.kind == FOLLOWUPS_FILE for f, _ in counted),
+        followups_outside=sum(in_targets(span.voice) for span in totals.outside_spans()),
+        followups_outside_heard=sum(in_targets(span.voice) for s in scores for span in s.outside_ignored),
+        followups_no_window=sum(r.outcome == NO_WINDOW and r.span.intent not in unknown_intents for r in all_follow_ups),
+        followups_delay=delay_stats(known),
+        followups_unknown=tuple(i for i in followup_intents if i in unknown_intents),
+        followups_missed=dict(followup_missed.most_common()),
+        rtf_followups=rtf(runs_of[FOLLOWUPS_FILE]),
         false_accept_list=tuple(
             {"file": s.file.name, "at": fa.wake.at, "intent": fa.wake.intent, "kind": fa.kind, "near": fa.span.text if fa.span else None,
              "group": near_miss_group(fa.span.text, fa.span.group, fa.span.voice, trained) if fa.kind == FA_NEAR_MISS and fa.span else None}
@@ -300,7 +382,28 @@ def voice_title(name: str) -> str:
     return name
 
 
-def rows(conditions: Sequence[str], voices: Sequence[str]) -> list[Row]:
+def followup_rows(voices: Sequence[str], intents: Sequence[str]) -> list[Row]:
+    """Issue 12: follow-up commands said inside the window (recognised), and commands that acted
+    where none was asked for in the follow-up files. '-' for a system that did not run them or
+    has not got the intent. The overall and per-voice rates are over the intents a system has
+    got, so only the per-intent rows are compared with the old engine."""
+    if not voices:
+        return []
+    ran = lambda get: (lambda s: get(s) if s.followup_files else None)  # noqa: E731
+    table = [Row("follow-ups in window, flite voices", lambda s: pct(s.followups_flite), "followups_flite")]
+    table += [Row(f"follow-ups in window, {voice_title(v)}", lambda s, v=v: pct(s.followups_by_voice.get(v))) for v in voices]
+    table += [rate_row(f"follow-up {i} (flite)", lambda s, i=i: s.followups_by_intent.get(i)) for i in intents]
+    table += [
+        Row("follow-ups: another command acted", lambda s: str(s.followups_wrong) if s.followup_files else "-", None, ran(lambda s: s.followups_wrong), "lower"),
+        Row("follow-ups heard, no window (earlier miss)", lambda s: str(s.followups_no_window) if s.followup_files else "-"),
+        Row("stray commands, follow-up files", lambda s: f"{s.followups_strays} ({s.followups_outside} said outside, {s.followups_outside_heard} heard)" if s.followup_files else "-",
+            "followups_strays", ran(lambda s: s.followups_strays), "lower"),
+        Row("follow-up delay, median / p90", lambda s: f"{num(s.followups_delay.median, '.2f')} / {num(s.followups_delay.p90, '.2f', ' s')}" if s.followup_files else "-"),
+    ]
+    return table
+
+
+def rows(conditions: Sequence[str], voices: Sequence[str], followup_voices: Sequence[str] = (), followup_intents: Sequence[str] = ()) -> list[Row]:
     standard = [c for c in conditions if c not in RUNON_CONDITIONS]
     table = [rate_row(f"TA overall ({len(standard)} cond., no run-on)", lambda s: s.ta_overall, "ta_overall")]
     table += [rate_row(f"TA {c}", lambda s, c=c: s.ta_by_condition.get(c), f"ta_{c}" if f"ta_{c}" in TARGETS else None) for c in conditions]
@@ -318,12 +421,14 @@ def rows(conditions: Sequence[str], voices: Sequence[str]) -> list[Row]:
         Row("stray commands, ordinary speech", lambda s: f"{s.stray_commands_ordinary} ({num(s.stray_commands_per_hour, '.2f')}/h)", "stray_commands_ordinary_3h", lambda s: s.stray_commands_per_hour, "lower"),
         Row("other FA (room tone, gaps, lead-ins)", lambda s: str(s.other_false_accepts), None, lambda s: s.other_false_accepts, "lower"),
         Row("duplicate wakes", lambda s: str(s.duplicate_wakes)),
+        *followup_rows(followup_voices, followup_intents),
         Row("delay after phrase, median", lambda s: num(s.delay.median, ".2f", " s"), None, lambda s: s.delay.median, "lower", SLACK),
         Row("delay after phrase, p90", lambda s: num(s.delay.p90, ".2f", " s"), "delay_p90", lambda s: s.delay.p90, "lower", SLACK),
         Row("detection to first audio", lambda s: num(s.first_audio_ms, ".0f", " ms") if s.first_audio_ms is not None else s.first_audio_note, "first_audio_ms"),
         Row("CPU s / audio s, speech", lambda s: num(s.rtf_speech, ".4f"), "rtf_speech", lambda s: s.rtf_speech, "lower", SLACK),
         Row("CPU s / audio s, trigger files", lambda s: num(s.rtf_triggers, ".4f"), None, lambda s: s.rtf_triggers, "lower", SLACK),
         Row("CPU s / audio s, quiet night", lambda s: num(s.rtf_night, ".4f"), "rtf_night", lambda s: s.rtf_night, "lower", SLACK),
+        *([Row("CPU s / audio s, follow-up files", lambda s: num(s.rtf_followups, ".4f"), None, lambda s: s.rtf_followups, "lower", SLACK)] if followup_voices else []),
         Row("CPU s / audio s, all files", lambda s: f"{s.cpu_seconds:.0f} / {s.audio_seconds:.0f}"),
         Row("peak RSS", lambda s: num(s.peak_rss_mb, ".0f", " MB"), "peak_rss_mb", lambda s: s.peak_rss_mb, "lower", SLACK),
         Row("start to listening, median", lambda s: num(s.start_to_listening_median, ".2f", " s")),
@@ -366,9 +471,10 @@ def format_table(summaries: Sequence[SystemSummary], title: str = "") -> str:
     others = [s for s in summaries if s is not checked]
     conditions = list(dict.fromkeys(c for s in summaries for c in s.ta_by_condition))
     voices = list(dict.fromkeys(v for s in summaries for v in s.ta_by_voice))
+    followup_voices, followup_intents = followup_keys(summaries)
     header = ["metric", "target", checked.label, "met", *(["vs old"] if old is not None and old is not checked else []), *(s.label for s in others)]
     body = []
-    for row in rows(conditions, voices):
+    for row in rows(conditions, voices, followup_voices, followup_intents):
         line = [row.label, TARGETS[row.target].text if row.target else "", row.cell(checked), verdict(checked, row.target)]
         if old is not None and old is not checked:
             line.append(versus(checked, old, row))
@@ -377,6 +483,24 @@ def format_table(summaries: Sequence[SystemSummary], title: str = "") -> str:
     fmt = lambda line: "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))).rstrip()  # noqa: E731
     rule = "-" * len(fmt(header))
     return "\n".join(([title] if title else []) + [fmt(header), rule, *(fmt(line) for line in body)])
+
+
+def followup_keys(summaries: Sequence[SystemSummary]) -> tuple[list[str], list[str]]:
+    """The voices and intents of the follow-up rows, as the summaries have them."""
+    return (list(dict.fromkeys(v for s in summaries for v in s.followups_by_voice)),
+            list(dict.fromkeys(i for s in summaries for i in s.followups_by_intent)))
+
+
+def followup_line(summary: SystemSummary, most: int = 8) -> str | None:
+    """Which follow-up commands said inside the window were missed or heard as another."""
+    if not summary.followup_files:
+        return None
+    unknown = f" (it has no {', '.join(summary.followups_unknown)}: left out)" if summary.followups_unknown else ""
+    if not summary.followups_missed:
+        return f"{summary.label}: every follow-up command recognised{unknown}"
+    listed = ", ".join(f"{what} x{n}" for what, n in list(summary.followups_missed.items())[:most])
+    more = f", ... ({len(summary.followups_missed) - most} more)" if len(summary.followups_missed) > most else ""
+    return f"{summary.label} follow-ups not recognised: {listed}{more}{unknown}"
 
 
 def near_miss_line(summary: SystemSummary, most: int = 8) -> str:
@@ -408,7 +532,7 @@ def summary_json(manifest: Manifest, summaries: Sequence[SystemSummary], meta: d
     worse = []
     if checked is not None and old is not None:
         conditions = list(checked.ta_by_condition)
-        worse = [row.label for row in rows(conditions, list(checked.ta_by_voice)) if versus(checked, old, row) == "WORSE"]
+        worse = [row.label for row in rows(conditions, list(checked.ta_by_voice), *followup_keys([checked, old])) if versus(checked, old, row) == "WORSE"]
     return {
         **meta,
         "targets": {k: asdict(t) for k, t in TARGETS.items()},

@@ -2,6 +2,7 @@
 
     python3 -m bench.run [--quick] [--systems old,phonetic,neural,fused,kws,lm]
                          [--conditions clean,runon,...] [--voices slt,joe,...]
+                         [--kinds triggers,ordinary,night,followups]
                          [--voice-set eval|dev] [--seed N] [--out DIR] [--jobs N]
     python3 bench/run.py ...
 
@@ -10,7 +11,8 @@ bench/out/old-engine), the program with `--wake-signals phonetic` and `--wake-si
 neural`, the fused default (the program with no flag), and two naive PocketSphinx peers
 (bench/peers.py). A system that cannot run here (no --wake-signals option yet, no such
 commit) is skipped with a note. Every corpus file is one run of each system, a child process
-measured on its own (bench/measure.py). Writes OUT/summary.json and prints one table.
+measured on its own (bench/measure.py); the peers, which spot wake phrases only, do not run
+on the follow-up files. Writes OUT/summary.json and prints one table.
 
 `--voice-set dev` builds the corpus from the training helper's DEV voices and dev texts into
 OUT/dev/: for picking thresholds, clearly not an evaluation.
@@ -33,14 +35,15 @@ if __package__ in (None, ""):  # run as a script: python3 bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.audio import PIPER_VOICE, VOICES, dev_voices, dev_voices_missing, piper_missing  # noqa: E402
-from bench.corpus import CONDITIONS, DEFAULT_OUT, DEV_SET, EVAL_SET, CorpusSpec, build_corpus, trained_texts, trigger_table  # noqa: E402
-from bench.manifest import ORDINARY_FILE, TRIGGERS_FILE, AudioFile, Manifest  # noqa: E402
+from bench.corpus import CONDITIONS, DEFAULT_OUT, DEV_SET, EVAL_SET, WAKE_INTENTS, CorpusSpec, build_corpus, trained_texts, trigger_table  # noqa: E402
+from bench.manifest import FOLLOWUPS_FILE, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, AudioFile, Manifest  # noqa: E402
 from bench.measure import (  # noqa: E402
     KWS_PEER,
     LM_PEER,
     NEURAL,
     PHONETIC,
     PROGRAM,
+    REPO,
     SYSTEM_ORDER,
     System,
     Unavailable,
@@ -51,13 +54,14 @@ from bench.measure import (  # noqa: E402
     run_on_file,
     wake_signals_missing,
 )
-from bench.report import Scored, format_table, near_miss_line, stray_line, summarize, summary_json  # noqa: E402
+from bench.report import Scored, followup_line, format_table, near_miss_line, stray_line, summarize, summary_json  # noqa: E402
 from bench.score import score_events  # noqa: E402
 
 NOT_APPLICABLE = (None, "-")
 OLD_ENGINE_DIR = DEFAULT_OUT / "old-engine"
 DEV_TITLE = "DEV (training voices): not an evaluation"
 ALL_SYSTEMS = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer")
+FILE_KINDS = (TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE, FOLLOWUPS_FILE)  # --kinds
 SHORT_NAMES = {"old": "old_engine", "old_engine": "old_engine", "phonetic": "phonetic", "neural": "neural", "fused": "fused",
                "default": "fused", "kws": "kws_peer", "kws_peer": "kws_peer", "lm": "lm_peer", "lm_peer": "lm_peer"}
 
@@ -65,10 +69,10 @@ SHORT_NAMES = {"old": "old_engine", "old_engine": "old_engine", "phonetic": "pho
 # first run (a later run uses the previous summary.json's measured figures instead). From the
 # full run of 2026-11-26 on 2 busy cores (load average about 4); an idle machine is faster.
 RTF_GUESS = {
-    "old_engine": {"triggers": 0.12, "ordinary": 0.09, "night": 0.015},
-    "phonetic": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03},
-    "neural": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03},
-    "fused": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03},
+    "old_engine": {"triggers": 0.12, "ordinary": 0.09, "night": 0.015, "followups": 0.12},
+    "phonetic": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
+    "neural": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
+    "fused": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "kws_peer": {"triggers": 0.05, "ordinary": 0.045, "night": 0.045},
     "lm_peer": {"triggers": 0.21, "ordinary": 0.41, "night": 0.015},
 }
@@ -115,7 +119,7 @@ def first_audio_probe(manifest: Manifest, ws: Workspace) -> tuple[float | None, 
     speakers = output_device_names()
     if not speakers:
         return None, "not measured (no output device)"
-    file = next(f for f in manifest.files if f.kind == TRIGGERS_FILE)
+    file = next((f for f in manifest.files if f.kind == TRIGGERS_FILE), manifest.files[0])
     speaking = System("fused_speaking", "fused speaking", tuple(a for a in PROGRAM.argv if a != "--no-speak"))
     run = run_task(Task(speaking, file), ws).run
     values = [float(e["first_audio_ms"]) for e in run.events if e.get("event") == "say" and "first_audio_ms" in e]
@@ -131,6 +135,7 @@ def files_for(system: System, manifest: Manifest) -> list[AudioFile]:
         for f in manifest.files
         if not (f.kind == ORDINARY_FILE and system.ordinary_parts is not None and f.part > system.ordinary_parts)
         and not (f.kind == TRIGGERS_FILE and f.condition in system.skip_conditions)
+        and not (f.kind == FOLLOWUPS_FILE and not system.follow_ups)
     ]
 
 
@@ -144,7 +149,21 @@ def subset_note(system: System, manifest: Manifest) -> str | None:
     skipped = sorted({f.condition for f in manifest.files if f.kind == TRIGGERS_FILE and f.condition in system.skip_conditions})
     if skipped:
         said.append(f"not run on the {', '.join(skipped)} trigger files (its TA overall leaves them out)")
+    if not system.follow_ups and any(f.kind == FOLLOWUPS_FILE for f in manifest.files):
+        said.append("not run on the follow-up files (it spots wake phrases only)")
     return "; ".join(said) or None
+
+
+def unknown_intents(system: System, table) -> frozenset[str]:
+    """Commands of the program's trigger table that a system run from another checkout (the old
+    engine) has not got in its own phrases/triggers.toml."""
+    from voice_skill.intents import load_triggers
+
+    own = system.cwd / "phrases" / "triggers.toml"
+    if system.cwd.resolve() == REPO.resolve() or not own.exists():
+        return frozenset()
+    theirs = load_triggers(own).intents
+    return frozenset(i for i in table.intents if i not in theirs and i not in WAKE_INTENTS)
 
 
 def run_all(tasks: list[Task], ws: Workspace, jobs: int) -> dict[tuple[str, str], Scored]:
@@ -173,7 +192,7 @@ def estimate(tasks: list[Task], jobs: int, previous: Path) -> tuple[float, str]:
         try:
             systems = json.loads(previous.read_text("utf-8")).get("systems", {})
             for key, s in systems.items():
-                measured = {"triggers": s.get("rtf_triggers"), "ordinary": s.get("rtf_speech"), "night": s.get("rtf_night")}
+                measured = {"triggers": s.get("rtf_triggers"), "ordinary": s.get("rtf_speech"), "night": s.get("rtf_night"), "followups": s.get("rtf_followups")}
                 rtf.setdefault(key, {}).update({k: v for k, v in measured.items() if v is not None})
             if systems:
                 source = f"the last run's CPU per audio second ({previous})"
@@ -205,6 +224,17 @@ def pick_systems(names: list[str], quick_note: list[str]) -> tuple[list[System],
     return chosen, skipped
 
 
+def only_kinds(spec: CorpusSpec, kinds: list[str]) -> CorpusSpec:
+    """The spec with only these kinds of file (FILE_KINDS) in it."""
+    return replace(
+        spec,
+        conditions=spec.conditions if TRIGGERS_FILE in kinds else (),
+        ordinary_minutes=spec.ordinary_minutes if ORDINARY_FILE in kinds else 0,
+        night_minutes=spec.night_minutes if NIGHT_FILE in kinds else 0,
+        followup_takes=spec.followup_takes if FOLLOWUPS_FILE in kinds else 0,
+    )
+
+
 def split(value: str | None) -> list[str] | None:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
@@ -215,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", help=f"comma-separated, default all: {','.join(('old', 'phonetic', 'neural', 'fused', 'kws', 'lm'))}")
     parser.add_argument("--conditions", help=f"comma-separated subset of {','.join(c.name for c in CONDITIONS)}")
     parser.add_argument("--voices", help=f"comma-separated subset of {','.join(v.name for v in VOICES)} (dev: of the dev voices)")
+    parser.add_argument("--kinds", help=f"comma-separated subset of the kinds of file, default all: {','.join(FILE_KINDS)}")
     parser.add_argument("--voice-set", choices=(EVAL_SET, DEV_SET), default=EVAL_SET, help="dev: the training helper's DEV voices and the dev texts, for tuning (not an evaluation)")
     parser.add_argument("--ordinary-minutes", type=float, help="minutes of ordinary speech (default 180; dev 45; quick 3)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
@@ -240,13 +271,16 @@ def main(argv: list[str] | None = None) -> int:
         ws = Workspace(args.out.resolve())
     conditions = split(args.conditions)
     voices = split(args.voices)
-    for given, known, what in ((conditions, [c.name for c in CONDITIONS], "condition"), (voices, known_voices, "voice")):
+    kinds = split(args.kinds)
+    for given, known, what in ((conditions, [c.name for c in CONDITIONS], "condition"), (voices, known_voices, "voice"), (kinds, list(FILE_KINDS), "kind of file")):
         unknown = [x for x in given or [] if x not in known]
         if unknown:
             parser.error(f"unknown {what} {', '.join(unknown)}; known: {', '.join(known)}")
     spec = replace(spec, conditions=tuple(conditions or spec.conditions), voices=tuple(voices or spec.voices))
     if args.ordinary_minutes is not None:
         spec = replace(spec, ordinary_minutes=args.ordinary_minutes)
+    if kinds:
+        spec = only_kinds(spec, kinds)
     if PIPER_VOICE.name in spec.voices and piper_missing():
         spec = replace(spec, voices=tuple(v for v in spec.voices if v != PIPER_VOICE.name))
         notes.append(f"Piper joe left out: {piper_missing()}")
@@ -283,8 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = run_all(tasks, ws, max(1, args.jobs))
     first_audio = first_audio_probe(manifest, ws) if PROGRAM in systems else NOT_APPLICABLE
+    unknown = {s.key: unknown_intents(s, table) for s in systems}
     summaries = [
-        summarize(s.key, s.label, [results[(s.key, f.name)] for f in files_for(s, manifest)], first_audio if s is PROGRAM else NOT_APPLICABLE, trained)
+        summarize(s.key, s.label, [results[(s.key, f.name)] for f in files_for(s, manifest)], first_audio if s is PROGRAM else NOT_APPLICABLE, trained, unknown[s.key])
         for s in systems
     ]
     elapsed = time.perf_counter() - started
@@ -319,9 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(summaries, DEV_TITLE if dev else ""))
     for s in summaries:
         print(near_miss_line(s))
-        line = stray_line(s)
-        if line:
-            print(line)
+        for line in (stray_line(s), followup_line(s)):
+            if line:
+                print(line)
     if dev:
         print(f"\nTA = true accepts. {DEV_TITLE}: the training helper's DEV voices and the dev texts (bench/dev_*.txt), for picking")
         print("thresholds. The target columns are for orientation only; only the held-out voices and texts (the default voice set) evaluate.")
@@ -329,7 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\nTA = true accepts. Targets (issue 10) are for the fused default, on the held-out voices (flite kal16, slt, rms, awb, Piper joe);")
         print("espeak-ng is a training family: reported, in no target. 'vs old': WORSE where the fused default is worse than the old engine.")
     print("Near misses: 'decoys/training' = the program's decoys, its confusion sets or the training text (" + ", ".join(trained_sources) + "); 'held-out' = bench/heldout_near_misses.txt.")
-    print("Stray command = a command other than question/tip that acted (nothing in the corpus asks for one).")
+    print("Stray command = a command other than question/tip that acted where nothing asked for one (anywhere but on a follow-up said inside its window).")
+    if any(f.kind == FOLLOWUPS_FILE for f in manifest.files):
+        print("Follow-ups (issue 12): every command but the wake phrases, said 2-3 s after a wake phrase or the command before (inside the 8 s window):")
+        print("recognised = its intent acted within 1.5 s of its end; target >= 95 % on the flite voices. Also said outside any window (before the first")
+        print("wake phrase, after 10-11 s of quiet): none may act (stray commands, follow-up files: target 0).")
+    for key, missing in unknown.items():
+        if missing and any(f.kind == FOLLOWUPS_FILE for f in files_for(next(s for s in systems if s.key == key), manifest)):
+            print(f"{key}: has no {', '.join(sorted(missing))} command (its cells '-'); its follow-up rates count only the commands it has")
     for key, text in subsets.items():
         print(f"{key}: {text}")
     for key, why in skipped.items():

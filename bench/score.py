@@ -11,8 +11,14 @@ Every event is counted exactly once; a phrase with no event in its window is a m
 
 Only wakes of the wake intents (question, tip) are wakes. Any other command that acts (a
 `wake` event of another intent, such as "louder" or "another", or a `voice` event) is a
-stray command: the corpus holds no follow-up or voice command, so every one is an error,
-wherever it happens. `ignored` events are commands correctly not acted on: not counted.
+command. In the follow-up files a command said inside the follow-up window (a FOLLOW_UP span)
+is decided like a wake phrase: the first command in [start, end + TAIL] is recognised if its
+intent is right, a wrong command otherwise; with none, it is "no window" if the program heard
+it and ignored it because no window was open (the wake phrase or command before it was
+missed: an earlier miss, not this command's), else missed. Every other command is a stray
+command (a second one on the same span, one in a gap, one on a command said outside any
+window, one anywhere in the other files, which ask for none): every one is an error, wherever
+it happens. Other `ignored` events are commands correctly not acted on: not counted.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from bench.manifest import NEAR_MISS, ORDINARY_FILE, TRIGGER, AudioFile, Span
+from bench.manifest import FOLLOW_UP, NEAR_MISS, ORDINARY_FILE, OUTSIDE, TRIGGER, AudioFile, Span
 
 TAIL = 1.5  # seconds after the end of a phrase in which its wake may still come
 WAKE_INTENTS = ("question", "tip")
@@ -30,6 +36,8 @@ WAKE_INTENTS = ("question", "tip")
 ACCEPTED = "accepted"
 WRONG_INTENT = "wrong_intent"
 MISSED = "missed"
+NO_WINDOW = "no_window"  # a follow-up heard and ignored: no window was open (an earlier miss)
+NO_WINDOW_REASON = "no follow-up window"  # the program's `ignored` reason
 
 FA_NEAR_MISS = "near_miss"
 FA_ORDINARY = "ordinary"
@@ -74,11 +82,33 @@ class StrayCommand:
 
 
 @dataclass(frozen=True)
+class FollowUpResult:
+    """A follow-up command said inside the window: recognised (ACCEPTED), WRONG_INTENT (another
+    command acted), NO_WINDOW (heard, but the window had not opened) or MISSED."""
+
+    span: Span
+    outcome: str
+    delay: float | None = None  # seconds after the end of the command (recognised only)
+    heard: str | None = None  # the command that acted
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A command the program heard and did not act on, and why."""
+
+    intent: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class FileScore:
     file: AudioFile
     triggers: tuple[TriggerResult, ...]
     false_accepts: tuple[FalseAccept, ...]
     strays: tuple[StrayCommand, ...] = ()
+    follow_ups: tuple[FollowUpResult, ...] = ()
+    outside_ignored: tuple[Span, ...] = ()  # commands said outside any window, heard and rightly ignored
 
 
 def wakes_from_events(events: Iterable[dict]) -> list[Wake]:
@@ -103,6 +133,11 @@ def strays_from_events(events: Iterable[dict]) -> list[Stray]:
     return strays
 
 
+def ignored_from_events(events: Iterable[dict]) -> list[Ignored]:
+    """Commands heard and not acted on (`ignored` events)."""
+    return [Ignored(str(e.get("intent")), float(e.get("at", -1.0)), str(e.get("reason"))) for e in events if e.get("event") == "ignored"]
+
+
 def in_window(span: Span, at: float, tail: float = TAIL) -> bool:
     return span.start <= at <= span.end + tail
 
@@ -110,7 +145,7 @@ def in_window(span: Span, at: float, tail: float = TAIL) -> bool:
 def locate(file: AudioFile, at: float, tail: float = TAIL) -> Span | None:
     """The span being said (or just said) at `at`: a phrase before a lead-in or ordinary speech."""
     holders = [s for s in file.spans if in_window(s, at, tail)]
-    for role in (TRIGGER, NEAR_MISS):
+    for role in (TRIGGER, NEAR_MISS, FOLLOW_UP, OUTSIDE):
         for s in holders:
             if s.role == role:
                 return s
@@ -118,11 +153,11 @@ def locate(file: AudioFile, at: float, tail: float = TAIL) -> Span | None:
 
 
 def score_events(file: AudioFile, events: Sequence[dict], tail: float = TAIL) -> FileScore:
-    """A run's events on a file: wakes scored, stray commands located."""
-    return score_file(file, wakes_from_events(events), tail, strays_from_events(events))
+    """A run's events on a file: wakes scored, follow-ups decided, stray commands located."""
+    return score_file(file, wakes_from_events(events), tail, strays_from_events(events), ignored_from_events(events))
 
 
-def score_file(file: AudioFile, wakes: Sequence[Wake], tail: float = TAIL, strays: Sequence[Stray] = ()) -> FileScore:
+def score_file(file: AudioFile, wakes: Sequence[Wake], tail: float = TAIL, strays: Sequence[Stray] = (), ignored: Sequence[Ignored] = ()) -> FileScore:
     first: dict[int, Wake] = {}  # index of a wake-phrase span -> the event that decided it
     false_accepts: list[FalseAccept] = []
     for wake in sorted(wakes, key=lambda w: w.at):
@@ -149,8 +184,40 @@ def score_file(file: AudioFile, wakes: Sequence[Wake], tail: float = TAIL, stray
             results.append(TriggerResult(span, ACCEPTED, round(wake.at - span.end, 3), wake.intent))
         else:
             results.append(TriggerResult(span, WRONG_INTENT, None, wake.intent))
-    located = tuple(StrayCommand(s, locate(file, s.at, tail)) for s in sorted(strays, key=lambda s: s.at))
-    return FileScore(file, tuple(results), tuple(false_accepts), located)
+    follow_ups, strays = score_follow_ups(file, strays, ignored, tail)
+    located = tuple(StrayCommand(s, locate(file, s.at, tail)) for s in strays)
+    heard = lambda span: any(x.intent == span.intent and in_window(span, x.at, tail) for x in ignored)  # noqa: E731
+    return FileScore(file, tuple(results), tuple(false_accepts), located, follow_ups, tuple(s for s in file.spans_with(OUTSIDE) if heard(s)))
+
+
+def score_follow_ups(
+    file: AudioFile, commands: Sequence[Stray], ignored: Sequence[Ignored] = (), tail: float = TAIL
+) -> tuple[tuple[FollowUpResult, ...], list[Stray]]:
+    """The commands that acted, against the follow-up commands said inside a window: the first
+    command in a FOLLOW_UP span's [start, end + tail] decides it; every other command is a
+    stray. A span with none is NO_WINDOW if its command was heard and ignored for want of a
+    window, else MISSED. Returns the result of each FOLLOW_UP span and the strays, in time order."""
+    first: dict[int, Stray] = {}
+    strays: list[Stray] = []
+    for command in sorted(commands, key=lambda c: c.at):
+        open_spans = [i for i, s in enumerate(file.spans) if s.role == FOLLOW_UP and i not in first and in_window(s, command.at, tail)]
+        if open_spans:
+            first[open_spans[0]] = command
+        else:
+            strays.append(command)
+    results = []
+    for i, span in enumerate(file.spans):
+        if span.role != FOLLOW_UP:
+            continue
+        command = first.get(i)
+        if command is None:
+            no_window = any(x.intent == span.intent and x.reason == NO_WINDOW_REASON and in_window(span, x.at, tail) for x in ignored)
+            results.append(FollowUpResult(span, NO_WINDOW if no_window else MISSED))
+        elif command.intent == span.intent:
+            results.append(FollowUpResult(span, ACCEPTED, round(command.at - span.end, 3), command.intent))
+        else:
+            results.append(FollowUpResult(span, WRONG_INTENT, None, command.intent))
+    return tuple(results), strays
 
 
 # ------------------------------------------------------------------ aggregates
@@ -175,7 +242,7 @@ class Rate:
         return self.hits / self.total if self.total else None
 
 
-def accept_rate(results: Iterable[TriggerResult]) -> Rate:
+def accept_rate(results: Iterable[TriggerResult | FollowUpResult]) -> Rate:
     results = list(results)
     return Rate(sum(r.outcome == ACCEPTED for r in results), len(results))
 
@@ -187,7 +254,7 @@ class DelayStats:
     p90: float | None
 
 
-def delay_stats(results: Iterable[TriggerResult]) -> DelayStats:
+def delay_stats(results: Iterable[TriggerResult | FollowUpResult]) -> DelayStats:
     delays = [r.delay for r in results if r.outcome == ACCEPTED and r.delay is not None]
     return DelayStats(len(delays), statistics.median(delays) if delays else None, percentile(delays, 90))
 
@@ -219,6 +286,14 @@ class Totals:
 
     def near_miss_spans(self) -> list[Span]:
         return [span for s in self.scores for span in s.file.spans_with(NEAR_MISS)]
+
+    def follow_ups(self, voices: Sequence[str] | None = None, intent: str | None = None) -> list[FollowUpResult]:
+        """Follow-up commands said inside a window, of some voices or one intent."""
+        return [r for s in self.scores for r in s.follow_ups if (voices is None or r.span.voice in voices) and (intent is None or r.span.intent == intent)]
+
+    def outside_spans(self) -> list[Span]:
+        """Follow-up commands said outside any window (they must not act)."""
+        return [span for s in self.scores for span in s.file.spans_with(OUTSIDE)]
 
     def strays(self, kind: str | None = None) -> list[StrayCommand]:
         """Stray commands, all or those in files of one kind."""

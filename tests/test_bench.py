@@ -17,6 +17,11 @@ if str(REPO) not in sys.path:  # `pytest` without `python3 -m` does not put the 
 from bench.audio import RATE, read_mono16k  # noqa: E402
 from bench.corpus import (  # noqa: E402
     CONDITIONS,
+    ENDS_FILE,
+    ENDS_SESSION,
+    FOLLOWUP_GAP,
+    OUTSIDE_PAUSE,
+    SESSION_COMMANDS,
     DEV_LEADINS,
     DEV_NEAR_MISSES,
     DEV_SENTENCES,
@@ -24,23 +29,42 @@ from bench.corpus import (  # noqa: E402
     RUNON_GAP,
     WAKE_INTENTS,
     CorpusSpec,
+    Utterance,
     all_phrases,
     build_corpus,
     command_phrases,
     contains_phrase,
+    followup_phrases,
     held_out_near_misses,
     normalized,
     ordinary_sentences,
     runon_leadins,
+    sessions,
     text_lines,
     trigger_table,
     trigger_sounds_in,
     trigger_text_in,
     wake_phrases,
 )
-from bench.manifest import HELD_OUT, LEAD_IN, LISTED, NEAR_MISS, NIGHT_FILE, ORDINARY, ORDINARY_FILE, TRIGGER, TRIGGERS_FILE, AudioFile, Manifest, Span  # noqa: E402
+from bench.manifest import (  # noqa: E402
+    FOLLOW_UP,
+    FOLLOWUPS_FILE,
+    HELD_OUT,
+    LEAD_IN,
+    LISTED,
+    NEAR_MISS,
+    NIGHT_FILE,
+    ORDINARY,
+    ORDINARY_FILE,
+    OUTSIDE,
+    TRIGGER,
+    TRIGGERS_FILE,
+    AudioFile,
+    Manifest,
+    Span,
+)
 from bench.measure import KWS_PEER, LM_PEER, PROGRAM, Run, Sandbox, run_on_file  # noqa: E402
-from bench.report import NM_HELD_OUT, NM_LISTED, NM_TRAINED, NM_TRAINING_VOICE, Scored, format_table, near_miss_line, stray_line, summarize  # noqa: E402
+from bench.report import NM_HELD_OUT, NM_LISTED, NM_TRAINED, NM_TRAINING_VOICE, Scored, followup_line, format_table, near_miss_line, stray_line, summarize, summary_json  # noqa: E402
 from bench.score import (  # noqa: E402
     ACCEPTED,
     FA_DUPLICATE,
@@ -48,6 +72,7 @@ from bench.score import (  # noqa: E402
     FA_ORDINARY,
     FA_OTHER,
     MISSED,
+    NO_WINDOW,
     TAIL,
     WRONG_INTENT,
     Stray,
@@ -171,6 +196,42 @@ def test_the_full_corpus_covers_the_issue():
     assert spec.held_out == HELD_OUT_TEXTS and spec.held_out_per_file > 0
     assert {c.name: c.snr_db for c in CONDITIONS if c.runon} == {"runon": None, "runon10": 10.0}
     assert {intent for _, intent in wake_phrases(TABLE)} == set(WAKE_INTENTS)
+    assert spec.followup_takes == 2
+
+
+def test_follow_up_phrases_are_every_phrase_of_every_command():
+    said = followup_phrases(TABLE)
+    assert len(said) == len(set(said))
+    assert {intent for _, intent in said} == set(TABLE.intents) - set(WAKE_INTENTS)
+    assert {"deeper", "lighter", "skip", "favorite", "goodnight", "another", "repeat", "stop", "softer", "louder", "slower", "faster"} <= {i for _, i in said}
+    for intent, phrases in TABLE.intents.items():
+        if intent not in WAKE_INTENTS:
+            assert [p for p, i in said if i == intent] == list(phrases)
+
+
+def commands(*intents: str) -> list[Utterance]:
+    from bench.audio import voice_named
+
+    return [Utterance(f"{intent} {n}", voice_named("slt"), FOLLOW_UP, intent) for n, intent in enumerate(intents)]
+
+
+def test_sessions_end_with_stop_and_the_night_with_goodnight():
+    import random
+
+    said = commands(*(i for _, i in followup_phrases(TABLE)))
+    for seed in range(20):
+        groups = sessions(said, random.Random(seed))
+        assert sorted(c.text for g in groups for c in g) == sorted(c.text for c in said)  # each once
+        assert all(1 <= len(g) <= SESSION_COMMANDS for g in groups)
+        assert all(c.intent not in ENDS_SESSION + ENDS_FILE for g in groups for c in g[:-1])  # stop and goodnight end a session
+        assert groups[-1][-1].intent in ENDS_FILE and not any(c.intent in ENDS_FILE for g in groups[:-1] for c in g)
+    assert sessions(said, random.Random(1)) == sessions(said, random.Random(1))
+    assert sessions(said, random.Random(1)) != sessions(said, random.Random(2))
+    # more commands that close the window than sessions would need: more sessions
+    assert len(sessions(commands("stop", "stop", "stop", "another"), random.Random(0))) == 3
+    assert [[c.intent for c in g] for g in sessions(commands("goodnight"), random.Random(0))] == [["goodnight"]]
+    with pytest.raises(ValueError, match="one command that ends the night"):
+        sessions(commands("goodnight", "goodnight"), random.Random(0))
 
 
 # ------------------------------------------------------------------ corpus builder
@@ -191,6 +252,7 @@ TINY = CorpusSpec(
     ordinary_fan_every=2,
     night_minutes=1.0,
     night_phrases=3,
+    followup_takes=1,
 )
 
 
@@ -221,7 +283,7 @@ def test_another_seed_another_corpus(tiny, tmp_path):
 
 def test_spans_lie_inside_their_file_and_apart(tiny):
     manifest, a, _ = tiny
-    assert {f.kind for f in manifest.files} == {TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE}
+    assert {f.kind for f in manifest.files} == {TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE, FOLLOWUPS_FILE}
     for f in manifest.files:
         audio = read_mono16k(a / f.path)
         assert abs(len(audio) / RATE - f.duration) < 0.01
@@ -288,6 +350,42 @@ def test_run_on_phrases_come_right_after_a_lead_in(tiny):
         errors = [np.max(np.abs(audio[start + k : start + k + len(alone)] - alone)) for k in range(-10, 11)]
         assert min(errors) < 0.01, (phrase.text, min(errors))  # only the -75 dBFS floor differs
         assert abs(int(np.argmin(errors)) - 10) <= 8  # spans are in ms: 8 samples either way
+
+
+def test_follow_up_files_keep_every_command_inside_a_live_window(tiny):
+    """Every follow-up phrase once inside a window (2-3 s after the wake phrase or command before
+    it, at most SESSION_COMMANDS after one wake phrase, stop last in its session, goodnight last
+    in the file) and once outside any (before the first wake phrase or 10 s after the last
+    command); the audio is where the spans say."""
+    manifest, a, _ = tiny
+    (file,) = [f for f in manifest.files if f.kind == FOLLOWUPS_FILE]
+    assert (file.name, file.voice, file.part) == ("followups-slt-1", "slt", 1)
+    expected = sorted(followup_phrases(TABLE))
+    assert sorted((s.text, s.intent) for s in file.spans_with(FOLLOW_UP)) == expected
+    assert sorted((s.text, s.intent) for s in file.spans_with(OUTSIDE)) == expected
+    spans = list(file.spans)
+    assert spans[-1].role == FOLLOW_UP and spans[-1].intent in ENDS_FILE
+    run = 0
+    for before, span in zip(spans, spans[1:]):
+        pause = span.start - before.end
+        if span.role == FOLLOW_UP:
+            assert before.role in (TRIGGER, FOLLOW_UP) and before.intent not in ENDS_SESSION, (before, span)
+            assert FOLLOWUP_GAP[0] - 0.002 <= pause <= FOLLOWUP_GAP[1] + 0.002, (before, span)
+            run += 1
+            assert run <= SESSION_COMMANDS
+        else:
+            run = 0
+            assert pause >= FOLLOWUP_GAP[0] - 0.002
+    first_wake = min(s.start for s in spans if s.role == TRIGGER)
+    for i, span in enumerate(spans):
+        if span.role == OUTSIDE and span.start > first_wake:
+            last_heard = max(s.end for s in spans[:i] if s.role in (TRIGGER, FOLLOW_UP))
+            assert span.start - last_heard >= OUTSIDE_PAUSE[0] - 0.002, span  # the 8 s window has closed
+    assert any(s.role == OUTSIDE and s.start < first_wake for s in spans) and any(s.role == OUTSIDE and s.start > first_wake for s in spans)
+    audio = read_mono16k(a / file.path)
+    assert abs(len(audio) / RATE - file.duration) < 0.01
+    for span in spans:
+        assert rms(audio[round(span.start * RATE) : round(span.end * RATE)]) > 0.02, span
 
 
 # ------------------------------------------------------------------ scorer
@@ -456,6 +554,161 @@ def test_stray_commands_are_counted_per_hour_of_ordinary_speech():
     assert stray_line(summary).startswith("a stray commands: louder on 'Turn the radio up a little louder.' x1")
 
 
+# ------------------------------------------------------------------ follow-up commands
+
+
+def followups_file(*spans: Span, voice: str = "slt") -> AudioFile:
+    return AudioFile(f"followups-{voice}-1", "f.wav", FOLLOWUPS_FILE, 60.0, tuple(replace(s, voice=voice) for s in spans), "clean", voice, 1)
+
+
+def command(text: str, start: float, end: float, intent: str, role: str = FOLLOW_UP) -> Span:
+    return Span(text, start, end, role, "slt", "clean", intent)
+
+
+WAKE = span("ask us a question", 10.0, 11.5)
+DEEPER = command("go deeper", 14.0, 15.0, "deeper")
+SKIP = command("skip that one", 17.5, 18.5, "skip")
+SOFTER = command("speak softer", 21.0, 22.0, "softer")
+OUTSIDE_ANOTHER = command("another one", 35.0, 36.0, "another", OUTSIDE)
+
+
+def test_a_follow_up_is_recognised_in_its_window_and_a_command_outside_is_a_stray():
+    events = [
+        {"event": "ignored", "intent": "another", "reason": "no follow-up window", "at": 2.0},  # heard, rightly not acted on
+        {"event": "wake", "intent": "question", "at": 11.8},
+        {"event": "wake", "intent": "deeper", "at": 15.3},
+        {"event": "wake", "intent": "deeper", "at": 15.9},  # the same command acting twice: the second is a stray
+        {"event": "wake", "intent": "stop", "at": 18.9},  # "skip that one" heard as "stop": another command acted
+        {"event": "wake", "intent": "softer", "at": 22.0 + TAIL},
+        {"event": "voice", "change": "softer", "at": 22.0 + TAIL},  # one act with the wake event
+        {"event": "wake", "intent": "repeat", "at": 28.0},  # in a gap
+        {"event": "wake", "intent": "another", "at": 36.4},  # said outside any window
+    ]
+    score = score_events(followups_file(WAKE, DEEPER, SKIP, SOFTER, OUTSIDE_ANOTHER), events)
+    assert [t.outcome for t in score.triggers] == [ACCEPTED] and score.false_accepts == ()
+    assert [(r.span.text, r.outcome, r.heard) for r in score.follow_ups] == [
+        ("go deeper", ACCEPTED, "deeper"), ("skip that one", WRONG_INTENT, "stop"), ("speak softer", ACCEPTED, "softer")]
+    assert score.follow_ups[0].delay == pytest.approx(0.3)
+    assert [(x.stray.intent, x.stray.at, x.span.role if x.span else None) for x in score.strays] == [
+        ("deeper", 15.9, FOLLOW_UP), ("repeat", 28.0, None), ("another", 36.4, OUTSIDE)]
+
+
+def test_a_follow_up_heard_when_no_window_had_opened_is_counted_apart():
+    """The wake phrase before it was missed: the command was heard and rightly ignored. That is
+    the wake phrase's miss (scored there), not the command's: out of the follow-up rates."""
+    events = [
+        {"event": "ignored", "intent": "deeper", "reason": "no follow-up window", "at": 15.3},
+        {"event": "ignored", "intent": "another", "reason": "no follow-up window", "at": 36.2},  # outside: heard, not acted on
+        {"event": "ignored", "intent": "skip", "reason": "speaking", "at": 18.7},  # any other reason: a miss
+    ]
+    score = score_events(followups_file(WAKE, DEEPER, SKIP, SOFTER, OUTSIDE_ANOTHER), events)
+    assert [r.outcome for r in score.triggers] == [MISSED]
+    assert [r.outcome for r in score.follow_ups] == [NO_WINDOW, MISSED, MISSED] and score.strays == ()
+    assert score.outside_ignored == (OUTSIDE_ANOTHER,)
+    summary = summarize("fused", "a", [Scored(RUN, score)], (None, "-"))
+    assert (summary.followups_flite.hits, summary.followups_flite.total) == (0, 2)
+    assert (summary.followups_no_window, summary.followups_outside, summary.followups_outside_heard) == (1, 1, 1)
+    assert "slt: go deeper -> no window x1" in followup_line(summary)
+    assert table_lines([summary])["follow-ups heard, no window (earlier miss)"].split()[-1] == "1"
+
+
+def test_a_follow_up_heard_after_its_window_is_missed_and_a_stray():
+    score = score_events(followups_file(WAKE, DEEPER), [{"event": "wake", "intent": "deeper", "at": DEEPER.end + TAIL + 0.01}])
+    assert [r.outcome for r in score.follow_ups] == [MISSED]
+    assert [x.stray.intent for x in score.strays] == ["deeper"]
+    # a wake phrase heard on a command is a false accept, and the command is missed
+    score = score_events(followups_file(WAKE, DEEPER), [{"event": "wake", "intent": "tip", "at": 15.2}])
+    assert [r.outcome for r in score.follow_ups] == [MISSED] and [fa.kind for fa in score.false_accepts] == [FA_OTHER]
+
+
+def test_follow_up_rows_per_intent_per_voice_and_their_targets():
+    said = (WAKE, DEEPER, SKIP, SOFTER, OUTSIDE_ANOTHER)
+    hits = [{"event": "wake", "intent": "deeper", "at": 15.2}, {"event": "wake", "intent": "skip", "at": 18.7}, {"event": "wake", "intent": "softer", "at": 22.3}]
+    scored = [
+        Scored(RUN, score_events(followups_file(*said, voice="slt"), hits)),
+        Scored(RUN, score_events(followups_file(*said, voice="kal16"), hits[:2] + [{"event": "wake", "intent": "another", "at": 36.1}])),
+        Scored(RUN, score_events(followups_file(*said, voice="joe"), [])),  # Piper: its own row, not in the flite target
+    ]
+    summary = summarize("fused", "fused (default)", scored, (None, "-"))
+    assert (summary.followups_flite.hits, summary.followups_flite.total) == (5, 6)
+    assert {v: (r.hits, r.total) for v, r in summary.followups_by_voice.items()} == {"kal16": (2, 3), "slt": (3, 3), "joe": (0, 3)}
+    assert list(summary.followups_by_voice) == ["kal16", "slt", "joe"]  # the bench's voice order
+    assert {i: (r.hits, r.total) for i, r in summary.followups_by_intent.items()} == {"deeper": (2, 2), "skip": (2, 2), "softer": (1, 2)}
+    assert list(summary.followups_by_intent) == ["deeper", "skip", "softer"]  # phrases/triggers.toml's order
+    assert summary.followups_by_intent_voice["softer"]["joe"].total == 1
+    assert (summary.followups_strays, summary.followups_outside, summary.followups_wrong) == (1, 3, 0)
+    assert summary.stray_commands == 1  # also among the strays of all files
+    assert summary.metric("followups_flite") == pytest.approx(5 / 6) and summary.metric("followups_strays") == 1
+    lines = table_lines([summary])
+    assert "83.3% 5/6" in lines["follow-ups in window, flite voices"] and "NO" in lines["follow-ups in window, flite voices"]
+    assert "0.0% 0/3" in lines["follow-ups in window, Piper joe"]
+    assert "50.0% 1/2" in lines["follow-up softer (flite)"]
+    assert "1 (3 said outside, 0 heard)" in lines["stray commands, follow-up files"] and "NO" in lines["stray commands, follow-up files"]
+    assert followup_line(summary).startswith("fused (default) follow-ups not recognised: ")
+    assert "kal16: speak softer -> nothing x1" in followup_line(summary)
+    # without follow-up files: no follow-up rows, and the targets are not measured
+    plain = summarize("fused", "plain", [Scored(RUN, score_file(a_file(QUESTION), [Wake("question", 11.7)]))], (None, "-"))
+    assert not any(label.startswith("follow-up") for label in table_lines([plain]))
+    assert plain.metric("followups_flite") is None and plain.metric("followups_strays") is None and followup_line(plain) is None
+
+
+def test_an_engine_without_the_ritual_shows_dash_for_those_commands():
+    said = (WAKE, DEEPER, SOFTER)
+    old = summarize("old_engine", "old", [Scored(RUN, score_events(followups_file(*said), [{"event": "wake", "intent": "softer", "at": 22.2}]))], (None, "-"),
+                    unknown_intents=frozenset({"deeper"}))
+    new = summarize("fused", "new", [Scored(RUN, score_events(followups_file(*said), [{"event": "wake", "intent": "deeper", "at": 15.2}]))], (None, "-"))
+    assert old.followups_by_intent["deeper"] is None and old.followups_unknown == ("deeper",)
+    assert (old.followups_flite.hits, old.followups_flite.total) == (1, 1)  # over the commands it has
+    lines = table_lines([old, new])
+    assert lines["follow-up deeper (flite)"].split()[-1] == "-"  # the old engine's column is last
+    assert "WORSE" in lines["follow-up softer (flite)"] and "WORSE" not in lines["follow-up deeper (flite)"]
+    assert "it has no deeper" in followup_line(old)
+    data = summary_json(Manifest(1, {}, ()), [new, old], {})
+    assert data["systems"]["old_engine"]["followups_by_intent"]["deeper"] is None
+    assert data["targets"]["followups_flite"]["value"] == 0.95 and data["targets"]["followups_strays"]["value"] == 0
+    assert "follow-up softer (flite)" in data["worse_than_old_engine"]
+
+
+def test_peers_skip_the_follow_up_files_and_kinds_pick_files(tmp_path):
+    from bench.measure import System
+    from bench.run import only_kinds, subset_note, unknown_intents, files_for
+
+    manifest = Manifest(1, {}, (a_file(QUESTION), followups_file(WAKE, DEEPER)))
+    assert [f.kind for f in files_for(PROGRAM, manifest)] == [TRIGGERS_FILE, FOLLOWUPS_FILE]
+    assert [f.kind for f in files_for(KWS_PEER, manifest)] == [TRIGGERS_FILE]
+    assert "not run on the follow-up files" in subset_note(KWS_PEER, manifest) and subset_note(PROGRAM, manifest) is None
+    assert unknown_intents(PROGRAM, TABLE) == frozenset()
+    (tmp_path / "phrases").mkdir()
+    (tmp_path / "phrases" / "triggers.toml").write_text(
+        '[intent.question]\nphrases = ["ask us a question"]\n[intent.tip]\nphrases = ["give us a tip"]\n'
+        '[intent.stop]\nfollow_up = true\nphrases = ["stop"]\n')
+    older = System("old_engine", "old", ("x",), cwd=tmp_path)
+    assert unknown_intents(older, TABLE) == frozenset(TABLE.intents) - {"question", "tip", "stop"}
+    spec = only_kinds(CorpusSpec(), [FOLLOWUPS_FILE])
+    assert (spec.conditions, spec.ordinary_minutes, spec.night_minutes, spec.followup_takes) == ((), 0, 0, 2)
+    spec = only_kinds(CorpusSpec(), [TRIGGERS_FILE, NIGHT_FILE])
+    assert spec.conditions == CorpusSpec().conditions and spec.night_minutes > 0 and (spec.ordinary_minutes, spec.followup_takes) == (0, 0)
+
+
+@pytest.mark.audio
+@requires_flite
+def test_follow_up_file_through_the_real_program(tiny):
+    """The tiny corpus's follow-up file (slt, every command once inside a window and once
+    outside) through voice-skill run: the layout keeps the commands in live windows."""
+    manifest, a, _ = tiny
+    (file,) = [f for f in manifest.files if f.kind == FOLLOWUPS_FILE]
+    run = run_on_file(PROGRAM.command(a / file.path), file.duration, Sandbox(a.parent / "home"), a.parent / "followups.log")
+    assert run.ok, run.stderr_tail
+    score = score_events(file, run.events)
+    rate = accept_rate(score.follow_ups)
+    assert rate.total == len(followup_phrases(TABLE)), score.follow_ups
+    in_a_window = [r for r in score.follow_ups if r.outcome != NO_WINDOW]  # a missed wake phrase opens no window
+    assert len(in_a_window) >= 0.8 * rate.total and accept_rate(in_a_window).value >= 0.9, [(r.span.text, r.outcome, r.heard) for r in score.follow_ups]
+    assert score.strays == (), score.strays
+    heard_outside = [e for e in run.events if e.get("event") == "ignored" and e.get("reason") == "no follow-up window"]
+    assert len(heard_outside) >= 0.8 * len(file.spans_with(OUTSIDE))  # heard, and rightly not acted on
+
+
 # ------------------------------------------------------------------ a small slice, real CLI
 
 SLICE = CorpusSpec(
@@ -468,6 +721,7 @@ SLICE = CorpusSpec(
     held_out_per_file=0,
     ordinary_minutes=0,
     night_minutes=0,
+    followup_takes=0,
 )
 
 
@@ -535,7 +789,7 @@ def test_dev_corpus_uses_dev_voices_and_dev_texts(tmp_path):
     if dev_voices_missing():
         pytest.skip(dev_voices_missing())
     first = dev_voices()[0]
-    spec = replace(CorpusSpec.dev(voices=(first.name,), quick=True), conditions=("runon",), near_misses_per_file=2, ordinary_minutes=0.2, ordinary_chunk_minutes=0.2, night_minutes=0)
+    spec = replace(CorpusSpec.dev(voices=(first.name,), quick=True), conditions=("runon",), near_misses_per_file=2, ordinary_minutes=0.2, ordinary_chunk_minutes=0.2, night_minutes=0, followup_takes=0)
     manifest = build_corpus(spec, 1, tmp_path / "corpus", tmp_path / "cache")
     assert voice_named(first.name).family == DEV
     spans = [s for f in manifest.files for s in f.spans]
