@@ -81,13 +81,13 @@ def score(found, spans, expected_intents) -> tuple[int, list[str]]:
 
 
 # The engine's thresholds are picked on development voices (never these); measured on these
-# flite voices, the defaults hear 23 of 24 clean phrases, 20 of 24 with a fan at 20 dB and 12
-# of 12 right after a sentence; 5 of 16 generated and 3 of 16 held-out sound-alikes fire
+# flite voices, the defaults hear 24 of 24 clean phrases, 24 of 24 with a fan at 20 dB and 12
+# of 12 right after a sentence; 8 of 16 generated and 2 of 16 held-out sound-alikes fire
 # (see docs/wake-engine.md). The floors below are those counts: a change that loses a phrase
 # or fires more often fails here. Every phrase is also checked for its intent and its timing.
-# (The rule before this one heard 24 clean and 23 fan phrases but let 11 generated
-# sound-alikes fire; the dev pick traded the one for the other, and these counts say so.)
-FLOORS = {"clean": 23, "fan20dB": 23, "run-on": 12, "generated": 6, "held-out": 1}
+# (The rule before this one, without the whole-utterance test of the engine before v2, heard
+# 23 clean and 23 fan phrases and let 6 generated and 1 held-out sound-alike fire.)
+FLOORS = {"clean": 24, "fan20dB": 24, "run-on": 12, "generated": 8, "held-out": 2}
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +132,10 @@ def test_decoys_and_ordinary_speech_never_fire(voice, audio_cache: Path, engine_
 
 
 def test_generated_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
-    """Generated sound-alikes (4 phrases x 4 voices). Measured with the defaults: 6 of 16 fire
-    (5 with the rule before, which weighed a phrase said by itself against the generated
-    sound-alikes too; now only the trigger table's decoys are, as the dev voices chose). The
-    issue's target (0 on sound-alikes the engine knows) is not met."""
+    """Generated sound-alikes (4 phrases x 4 voices). Measured with the defaults: 8 of 16 fire
+    (6 without the whole-utterance test, which accepts what the engine before v2 accepted
+    unless a generated sound-alike fits clearly better). The issue's target (0 on
+    sound-alikes the engine knows) is not met."""
     fired = []
     for voice in FLITE_VOICES:
         audio, _ = sequence([(p, flite(p, voice, audio_cache)) for p in KNOWN_SOUND_ALIKES], gap=1.5)
@@ -145,8 +145,8 @@ def test_generated_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
 
 def test_held_out_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
     """Sound-alikes in no decoy list, confusion set or training set, each said on its own.
-    Measured with the defaults: 1 of the 16 (4 phrases x 4 voices) fires (a tip sound-alike
-    on awb; the rule before: 3). That is the floor here; the issue's target (<= 1 % of held-out
+    Measured with the defaults: 2 of the 16 (4 phrases x 4 voices) fire (on kal16 and awb;
+    the rule before: 1). That is the floor here; the issue's target (<= 1 % of held-out
     sound-alikes) is not met."""
     fired = []
     for voice in FLITE_VOICES:

@@ -59,14 +59,17 @@ ORDINARY_PER_VOICE = 20
 LEVEL_DBFS = -23.0
 
 GRID = dict(
-    min_frame_score=[-2.0, -2.5, -3.0, -3.5, -4.0],
-    noisy_allowance=[0.0, 0.4, 0.8, 1.2],
-    min_margin=[-0.45, -0.35, -0.25, -0.15, -0.05],
-    noisy_margin_allowance=[0.0, 0.15, 0.3],
-    neural_sure=[0.7, 0.8, 0.9, 0.97, 1.01],
-    neural_veto=[0.05, 0.1, 0.2, 0.3],
-    floor_frame_score=[-4.0, -4.5, -5.0, -6.0],
+    min_frame_score=[-2.5, -3.0, -3.5, -4.0],
+    noisy_allowance=[0.0, 0.4, 0.8],
+    min_margin=[-0.35, -0.25, -0.15, -0.05],
+    noisy_margin_allowance=[0.0, 0.15],
+    neural_sure=[0.8, 0.9, 1.01],
+    neural_veto=[0.0, 0.1, 0.2, 0.3],
+    floor_frame_score=[-4.5, -5.0],
     alone_rivals=["all", "decoys"],
+    # Rule 0 (the whole utterance, as the engine before v2 tested it): off, or at its bar.
+    whole_frame_score=[None, -3.0, -3.5],
+    whole_noisy_allowance=[0.0, 0.8],
 )
 # The pick: the most true accepts with no false accept on ordinary speech and at most this
 # many near-miss false accepts (of 432: what the rules before had); ties go to the noisy
@@ -245,12 +248,16 @@ def baseline(out: Path = BASELINE) -> None:
 
 def evaluate(rule, records, intent_of) -> tuple[collections.Counter, collections.Counter]:
     """True accepts per condition, false accepts per role (near, ordinary)."""
-    from voice_skill.recognizers.fusion import decide
+    from voice_skill.recognizers.fusion import accepted_phrase, decide
 
     ta: collections.Counter = collections.Counter()
     fa: collections.Counter = collections.Counter()
     for clip, decisions in records:
-        fired = [intent_of[text] for text, phonetic, neural, noisy in decisions if decide(rule, phonetic, (neural or {}).get(intent_of[text]), noisy).accept]
+        fired = []
+        for text, phonetic, neural, noisy in decisions:
+            decision = decide(rule, phonetic, (neural or {}).get(intent_of[text]), noisy)
+            if decision.accept:
+                fired.append(intent_of[accepted_phrase(decision, phonetic)])
         if clip.role == "trigger":
             ta[clip.condition] += clip.intent in fired
         elif clip.role == "ordinary":

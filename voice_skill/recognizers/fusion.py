@@ -4,6 +4,13 @@ The phonetic evidence (how well the phrase's words fit, whether a sound-alike fi
 is best on clean and natural speech; the neural score (a small classifier on a general
 speech embedding) holds up better in noise. The rule, in order:
 
+0. An utterance short enough to be the phrase said by itself, which as a whole is best
+   decoded as a wake phrase of the table (not as a decoy or a command) and fits at least as
+   well as the engine before v2 asked (its bar, lower while noise is suppressed): accept,
+   as that engine did, unless a generated sound-alike fits better by more than rule 2
+   allows (that engine did not know them). The neural signal has no say here: on voices unlike its training
+   voices it misses a quarter of the phrases (bench, "neural alone"), so its low score is
+   no evidence against a phrase that fits this well.
 1. No phonetic candidate, or the fit says the words are not there at all (below the floor):
    reject.
 2. A generated sound-alike fits the window better than the phrase, by more than the
@@ -28,6 +35,7 @@ PHONETIC = "phonetic"
 NEURAL = "neural"
 FUSED = "fused"
 SIGNALS = (FUSED, PHONETIC, NEURAL)
+WHOLE_RULE = "the whole utterance is the phrase"
 
 
 @dataclass(frozen=True)
@@ -50,12 +58,30 @@ class FusionRule:
     noisy_margin_allowance: float = 0.0  # how much lower min_margin is while noise is suppressed
     min_command_score: float = -2.5  # the fit a command ("another one") needs (its own bar: commands have no rivals)
     alone_rivals: str = DECOYS_ONLY  # what a phrase said by itself is weighed against: all rivals, or the decoys only
+    whole_frame_score: float | None = -3.5  # rule 0's bar (the engine before v2's); None: no rule 0
+    whole_noisy_allowance: float = 0.8  # how much lower it is while noise is suppressed (the engine before v2's)
 
 
 @dataclass(frozen=True)
 class Decision:
     accept: bool
     rule: str  # which rule decided, for the log
+
+
+def whole_fits(rule: FusionRule, phonetic: PhoneticEvidence, noisy: bool) -> bool:
+    """Rule 0: the whole utterance is a wake phrase that fits as the engine before v2 asked."""
+    if rule.whole_frame_score is None or not phonetic.whole_wake or phonetic.whole_score is None:
+        return False
+    bar = rule.whole_frame_score - (rule.whole_noisy_allowance if noisy else 0.0)
+    if phonetic.whole_score < bar or phonetic.whole_rate < rule.min_phones_per_second:
+        return False
+    # No generated sound-alike may fit clearly better (the allowance of rule 2).
+    return not rule.use_rivals or phonetic.margin is None or phonetic.margin >= rule.min_margin
+
+
+def accepted_phrase(decision: Decision, phonetic: PhoneticEvidence) -> str:
+    """The phrase an accept is for: rule 0 accepts what the whole utterance is."""
+    return phonetic.whole if decision.rule == WHOLE_RULE and phonetic.whole else phonetic.text
 
 
 def below_floor(rule: FusionRule, phonetic: PhoneticEvidence) -> bool:
@@ -77,6 +103,8 @@ def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | 
         return Decision(neural >= rule.neural_alone, f"neural {neural:.2f} vs {rule.neural_alone:.2f}")
     if phonetic is None:
         return Decision(False, "no phrase in the window")
+    if whole_fits(rule, phonetic, noisy):
+        return Decision(True, WHOLE_RULE)
     use_neural = rule.signals == FUSED and neural is not None
     bar = rule.min_frame_score - (rule.noisy_allowance if noisy else 0.0)
     fits = phonetic.frame_score >= bar and phonetic.worst_word >= rule.min_worst_word

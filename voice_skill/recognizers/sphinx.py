@@ -156,6 +156,10 @@ class SphinxDecoder:
         self._words: set[str] = set()
         self.active: str | None = None
 
+    def know(self, pronunciations: dict[str, list[tuple[str, str]]]) -> None:
+        """More dictionary entries that grammars added later may use."""
+        self._pronunciations = {**self._pronunciations, **pronunciations}
+
     def _add_words(self, words: set[str], fillers: bool) -> None:
         entries = [entry for word in sorted(words - self._words) for entry in self._pronunciations[word]]
         if fillers and FILLER_PREFIX + FILLER_PHONES[0].lower() not in self._words:

@@ -28,6 +28,11 @@ rivals. Two searches of the same shape are.
 
 Commands ("another one", "speak softer") must be the whole utterance; they get the plain
 fit check only.
+
+An utterance short enough to be a phrase said by itself gets one more look, the test of the
+engine before v2: the whole utterance decoded in one grammar of every phrase of the trigger
+table and its decoys (no phone loop, no generated sound-alikes), its best phrase and how well
+that fits (`verify_whole`). The fusion rule may accept a phrase on that alone.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ OTHER_WHOLE_SEARCH = "other-whole"
 DECOY_SEARCH = "decoy"
 DECOY_WHOLE_SEARCH = "decoy-whole"
 COMMAND_SEARCH = "command"
+WHOLE_SEARCH = "whole"  # every phrase of the table and its decoys, as the whole utterance
 FINALIST_SEARCH = "finalist:"  # + the phrase: a grammar of one phrase, for a fair comparison
 FINALIST_SEARCHES_KEPT = 96  # the least recently used are removed beyond this
 MIN_MARGIN = -9.0  # the margin when only the rival survives its search (and +9 for the wake phrase)
@@ -63,6 +69,10 @@ class PhoneticEvidence:
     decoy_margin: float | None = None  # the margin over the trigger table's decoys alone
     decoy: str | None = None  # the best-fitting decoy
     alone: bool = False  # the utterance is no longer than the phrase said by itself could be
+    whole: str | None = None  # the table's phrase (or decoy) that best fits the whole utterance
+    whole_score: float | None = None  # ... and its fit (mean log score per frame)
+    whole_rate: float = 0.0  # ... and its phones per second
+    whole_wake: bool = False  # ... and it is a wake phrase
 
     def describe(self) -> str:
         text = f"fit {self.frame_score:.2f}/frame (worst word {self.worst_word:.2f}), {self.phones_per_second:.1f} phones/s"
@@ -74,6 +84,8 @@ class PhoneticEvidence:
             text += ", margin not weighed"
         if self.alone:
             text += ", said by itself"
+        if self.whole is not None:
+            text += f"; the whole utterance: {self.whole!r} fit {self.whole_score:.2f}/frame, {self.whole_rate:.1f} phones/s"
         return text
 
 
@@ -90,16 +102,28 @@ class PhoneticVerifier:
         self._commands = set(commands)
         decoder.add_grammar(WAKE_SEARCH, Grammar(ending=wake))
         decoder.add_grammar(WAKE_WHOLE_SEARCH, Grammar(whole=wake, filler=False))
-        self._rivals = bool(rivals)
-        if rivals:
-            decoder.add_grammar(OTHER_SEARCH, Grammar(ending=rivals))
-            decoder.add_grammar(OTHER_WHOLE_SEARCH, Grammar(whole=rivals, filler=False))
+        self._rivals: tuple[str, ...] = ()
+        self.add_rivals(rivals)
         if decoys:
             decoder.add_grammar(DECOY_SEARCH, Grammar(ending=tuple(decoys)))
             decoder.add_grammar(DECOY_WHOLE_SEARCH, Grammar(whole=tuple(decoys), filler=False))
         if commands:
             decoder.add_grammar(COMMAND_SEARCH, Grammar(whole=commands + wake, filler=False))
+        decoder.add_grammar(WHOLE_SEARCH, Grammar(whole=tuple(dict.fromkeys(wake + commands + tuple(decoys))), filler=False))
         self._finalists: dict[str, None] = {}  # phrases with a search of their own, oldest first
+
+    def add_rivals(self, rivals: tuple[str, ...]) -> None:
+        """More phrases to weigh the wake phrase against (their words must be in the
+        decoder's dictionary entries)."""
+        rivals = tuple(dict.fromkeys(self._rivals + tuple(rivals)))
+        if not rivals or rivals == self._rivals:
+            return
+        if self._rivals:
+            self._decoder.remove_grammar(OTHER_SEARCH)
+            self._decoder.remove_grammar(OTHER_WHOLE_SEARCH)
+        self._rivals = rivals
+        self._decoder.add_grammar(OTHER_SEARCH, Grammar(ending=rivals))
+        self._decoder.add_grammar(OTHER_WHOLE_SEARCH, Grammar(whole=rivals, filler=False))
 
     def _finalist_score(self, phrase: str, pcm: bytes) -> tuple[float, list]:
         """The window's best score with `phrase` at its end, decoded in grammars of that phrase
@@ -177,6 +201,12 @@ class PhoneticVerifier:
             return None, None
         frames = sum(s.end_frame - s.start_frame + 1 for s in wake_segments or other_segments) or 1
         return max(MIN_MARGIN, min(-MIN_MARGIN, (wake_score - other_score) / frames)), other
+
+    def verify_whole(self, pcm: bytes) -> PhoneticEvidence | None:
+        """The phrase of the table (or decoy) that the whole window is, and how well it fits
+        (the test of the engine before v2); None if the search reaches none."""
+        hypothesis, segments = self._decoder.decode(WHOLE_SEARCH, pcm)
+        return self._evidence(_phrase(hypothesis), segments) if hypothesis else None
 
     def verify_command(self, pcm: bytes) -> PhoneticEvidence | None:
         """The phrase this whole window holds, if it is a command."""

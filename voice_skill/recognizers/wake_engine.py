@@ -11,7 +11,9 @@ Stages, each in a module of its own:
 2. The spotter follows each utterance with a grammar in which a wake phrase (or a decoy) may
    end a longer utterance; commands must be the whole utterance.
 3. For a wake phrase, the verifier decodes the candidate's window again: how well its words
-   fit, and whether a generated sound-alike fits better.
+   fit, and whether a generated sound-alike fits better. An utterance short enough to be the
+   phrase said by itself is also decoded whole in the grammar of the table and its decoys
+   (the test of the engine before v2).
 4. The neural detector scores the same moment of audio.
 5. The fusion rule accepts or rejects; the -v log names the rule and shows every score.
 
@@ -22,6 +24,7 @@ Commands ("another one", "speak softer") are checked for fit only; whether they 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -30,7 +33,7 @@ from voice_skill.errors import UserError
 from voice_skill.intents import WAKE_INTENTS, TriggerTable
 from voice_skill.recognizers.base import SAMPLE_RATE, Heard
 from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, Speech, SpeechEnded, SpeechStarted
-from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, below_floor, decide, neural_matters
+from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, accepted_phrase, decide, neural_matters
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
 from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
 from voice_skill.recognizers.verification import ALL_RIVALS, BOTH, DECOYS_ONLY, MIN_MARGIN, PhoneticEvidence, PhoneticVerifier
@@ -57,6 +60,14 @@ def phone_counts(phrases, pronunciations) -> dict[str, int]:
     return {p: sum(len(pronunciations[w][0][1].split()) for w in p.split()) for p in phrases}
 
 
+def _sound_alikes(wake: tuple[str, ...], lexicon, exclude: set[str]) -> tuple[tuple[str, ...], dict]:
+    """The generated sound-alikes of the wake phrases, and their words' dictionary entries."""
+    from voice_skill.recognizers.confusions import confusions
+
+    found = tuple(dict.fromkeys(c.text for p in wake for c in confusions(p, lexicon, exclude=exclude)))
+    return found, {w: lexicon.entries[w] for p in found for w in p.split()}
+
+
 class WakeEngine:
     name = "pocketsphinx"
 
@@ -70,37 +81,38 @@ class WakeEngine:
         self._intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
         self._wake = set(wake)
         self._commands = set(commands)
-        rivals: tuple[str, ...] = tuple(table.decoys)
-        words = {w for p in wake + commands + rivals for w in p.split()}
+        decoys: tuple[str, ...] = tuple(table.decoys)
+        words = {w for p in wake + commands + decoys for w in p.split()}
+        self._generated: Future | None = None  # the generated sound-alikes, being made
         if options.generated_confusions and wake:
-            from voice_skill.recognizers.confusions import confusions, lexicon_from, read_frequencies
+            from voice_skill.recognizers.confusions import lexicon_from, read_frequencies
 
             # One pass over the dictionary: the grammar's words and the common words that
-            # sound-alikes are made of.
+            # sound-alikes are made of. The sound-alikes themselves are made in the background
+            # while listening starts (a third of the start-up time); the first wake
+            # candidate waits for them.
             frequency = read_frequencies()
-            pronunciations = read_pronunciations(dictionary, words | set(frequency))
-            lexicon = lexicon_from(pronunciations, frequency)
-            everything = set(self._intent_of)
-            rivals = tuple(dict.fromkeys(rivals + tuple(c.text for p in wake for c in confusions(p, lexicon, exclude=everything))))
-            words |= {w for p in rivals for w in p.split()}
-            pronunciations = {w: pronunciations[w] for w in words if w in pronunciations}
+            lexicon = lexicon_from(read_pronunciations(dictionary, words | set(frequency)), frequency)
+            pronunciations = {w: lexicon.entries[w] for w in words if w in lexicon.entries}
+            with ThreadPoolExecutor(1, thread_name_prefix="sound-alikes") as background:
+                self._generated = background.submit(_sound_alikes, wake, lexicon, set(self._intent_of) | set(decoys))
+                background.shutdown(wait=False)
         else:
             pronunciations = read_pronunciations(dictionary, words)
         for phrase in wake + commands:
             missing = [w for w in phrase.split() if w not in pronunciations]
             if missing:
                 raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the PocketSphinx dictionary; choose other words")
-        rivals = tuple(r for r in rivals if all(w in pronunciations for w in r.split()))
-        decoys = tuple(d for d in table.decoys if d in rivals)
+        decoys = tuple(d for d in decoys if all(w in pronunciations for w in d.split()))
         self._decoys = set(decoys)
         counts = phone_counts(wake + commands, pronunciations)
         self.frontend = FrontEnd(options.noise_suppression)
-        decoder = SphinxDecoder(hmm, pronunciations, beam=options.beam)
+        self._decoder = decoder = SphinxDecoder(hmm, pronunciations, beam=options.beam)
         # The longest a phrase said by itself can take: its phones at a slow 5.5 a second.
         max_phrase_seconds = max(counts.values()) / 5.5 + 0.4
         self._max_phrase_seconds = max_phrase_seconds
         self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
-        self.verifier = PhoneticVerifier(decoder, wake, rivals, commands, counts, decoys)
+        self.verifier = PhoneticVerifier(decoder, wake, decoys, commands, counts, decoys)
         self.neural = neural
         self._neural_phrases: set[str] = set()
         if neural is not None:
@@ -192,7 +204,17 @@ class WakeEngine:
             return []
         return [Heard(phrase, self._utterance, self.frontend.now, best, True, end - self._speech_bytes / 2 / SAMPLE_RATE, end)]
 
+    def _take_sound_alikes(self) -> None:
+        """The generated sound-alikes join the verifier's rivals (once, when first needed)."""
+        if self._generated is None:
+            return
+        sound_alikes, pronunciations = self._generated.result()
+        self._generated = None
+        self._decoder.know(pronunciations)
+        self.verifier.add_rivals(sound_alikes)
+
     def _judge(self, where: str, candidate: Candidate, end: float) -> list[Heard]:
+        self._take_sound_alikes()
         noisy = self.frontend.suppressing
         start = candidate.start
         if candidate.text in self._commands:
@@ -216,10 +238,16 @@ class WakeEngine:
         if self.observer is not None:
             against = BOTH
         elif alone and self.rule.alone_rivals == DECOYS_ONLY:
-            against = DECOYS_ONLY
+            # ... and rule 0 weighs it against the generated sound-alikes too.
+            against = BOTH if self.rule.whole_frame_score is not None and self.rule.use_rivals else DECOYS_ONLY
+        # Said by itself: what the whole utterance is, in the grammar of the table (rule 0).
+        said = {"alone": alone}
+        if alone and self.rule.signals != NEURAL:
+            whole = self.verifier.verify_whole(self._window(self._speech_start - WINDOW_LEAD))
+            if whole is not None:
+                said.update(whole=whole.text, whole_score=whole.frame_score, whole_rate=whole.phones_per_second, whole_wake=whole.text in self._wake)
         # The costly parts are computed only where they could change the decision: the
-        # neural score, then the rivals (hundreds of sound-alikes). Below the floor nothing
-        # else counts.
+        # neural score, then the rivals (hundreds of sound-alikes).
         scores: dict[str, dict[str, float] | None] = {}
 
         def neural_for(fit: PhoneticEvidence, window_start: float) -> dict[str, float] | None:
@@ -243,9 +271,7 @@ class WakeEngine:
             def rivals_matter(fit: PhoneticEvidence) -> bool:
                 if self.observer is not None:
                     return True
-                if below_floor(self.rule, fit):
-                    return False
-                fit = replace(fit, alone=alone)
+                fit = replace(fit, **said)
                 score = None
                 if asks_neural(fit, margins=(RIVAL_WINS, WAKE_WINS)):
                     score = (neural_for(fit, window_start) or {}).get(self._intent_of[fit.text])
@@ -255,7 +281,7 @@ class WakeEngine:
 
             evidence = self.verifier.verify_wake(window, compare=rivals_matter, against=against)
             if evidence is not None:
-                evidence = replace(evidence, alone=alone)
+                evidence = replace(evidence, **said)
             if evidence is not None and asks_neural(evidence):
                 neural_for(evidence, window_start)
             return evidence
@@ -263,6 +289,9 @@ class WakeEngine:
         evidence = verify(self._window(start - WINDOW_LEAD))
         if evidence is None and longest < start:
             evidence = verify(self._window(longest - WINDOW_LEAD))
+        if evidence is None and said.get("whole_wake"):
+            # The loop took the phrase's words, yet the whole utterance is a wake phrase.
+            evidence = PhoneticEvidence(said["whole"], said["whole_score"], said["whole_score"], said["whole_rate"], **said)
         if evidence is None:
             log.debug("%s: ends with %r, but no wake phrase fits its window -> reject", where, candidate.text)
             heard = "" if candidate.text in self._wake else candidate.text  # a decoy may be reported as heard
@@ -281,7 +310,7 @@ class WakeEngine:
             _neural_note(score, asked, self.neural is not None, self.rule.signals),
             "accept" if decision.accept else "reject", decision.rule,
         )
-        heard = text if decision.accept else (evidence.rival or "")
+        heard = accepted_phrase(decision, evidence) if decision.accept else (evidence.rival or "")
         confidence = _confidence(evidence) if decision.accept else 0.0
         return [Heard(heard, self._utterance, self.frontend.now, confidence, True, candidate.start, end)]
 

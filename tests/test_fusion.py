@@ -1,0 +1,59 @@
+"""The fusion rule on its own: evidence in, a decision naming its rule out (no audio)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from voice_skill.recognizers.fusion import WHOLE_RULE, FusionRule, accepted_phrase, decide
+from voice_skill.recognizers.verification import PhoneticEvidence
+
+RULE = FusionRule(min_frame_score=-3.5, floor_frame_score=-4.5, neural_veto=0.2, neural_sure=0.8, whole_frame_score=-3.5, whole_noisy_allowance=0.8)
+# A phrase said by itself whose whole utterance is the wake phrase, fitting at -3.2 per frame.
+ALONE = PhoneticEvidence(
+    "give us a tip", -3.2, -4.0, 10.0, margin=-0.1, rival="give us a kiss", decoy_margin=0.2, decoy="give us a hand",
+    alone=True, whole="give us a tip", whole_score=-3.2, whole_rate=10.0, whole_wake=True,
+)
+
+
+def test_the_whole_utterance_rule_accepts_what_the_engine_before_v2_accepted_whatever_the_neural_score():
+    for neural in (None, 0.0, 0.05, 1.0):
+        decision = decide(RULE, ALONE, neural, noisy=False)
+        assert decision.accept and decision.rule == WHOLE_RULE
+
+
+def test_the_whole_utterance_rule_asks_the_bar_and_a_speaking_rate():
+    weak = replace(ALONE, whole_score=-3.8)
+    assert decide(RULE, weak, 0.0, noisy=False).rule != WHOLE_RULE
+    assert decide(RULE, weak, 0.0, noisy=True).rule == WHOLE_RULE  # the noisy allowance: -4.3
+    slow = replace(ALONE, whole_rate=4.0)
+    assert decide(RULE, slow, 0.0, noisy=False).rule != WHOLE_RULE
+
+
+def test_a_decoy_or_a_command_as_the_whole_utterance_is_not_a_wake_phrase():
+    decoy = replace(ALONE, whole="give us a hand", whole_wake=False)
+    decision = decide(RULE, decoy, 0.0, noisy=False)
+    assert decision.rule != WHOLE_RULE
+    assert not decision.accept  # then the other rules decide: here the neural veto
+
+
+def test_the_whole_utterance_rule_asks_that_no_generated_sound_alike_fits_clearly_better():
+    # A margin of -0.5 over the generated sound-alikes is more than the -0.15 allowed.
+    assert decide(RULE, replace(ALONE, margin=-0.5), 0.5, noisy=False).rule != WHOLE_RULE
+    assert decide(RULE, ALONE, 0.5, noisy=False).rule == WHOLE_RULE
+    assert decide(RULE, replace(ALONE, margin=None), 0.5, noisy=False).rule == WHOLE_RULE  # not weighed
+    assert decide(replace(RULE, use_rivals=False), ALONE, 0.5, noisy=False).rule == WHOLE_RULE
+
+
+def test_without_the_whole_utterance_rule_the_other_rules_decide():
+    off = replace(RULE, whole_frame_score=None)
+    assert decide(off, ALONE, 0.1, noisy=False) == decide(off, replace(ALONE, whole=None, whole_score=None, whole_wake=False), 0.1, noisy=False)
+    assert decide(off, ALONE, 0.1, noisy=False).rule == "neural veto"
+    assert decide(off, ALONE, 0.5, noisy=False).rule == "phonetic fit"  # decoys only when alone
+
+
+def test_the_accepted_phrase_is_what_the_whole_utterance_is_under_the_whole_rule():
+    other = replace(ALONE, text="give me a tip")
+    decision = decide(RULE, other, 0.5, noisy=False)
+    assert accepted_phrase(decision, other) == "give us a tip"
+    decision = decide(replace(RULE, whole_frame_score=None), other, 0.5, noisy=False)
+    assert accepted_phrase(decision, other) == "give me a tip"
