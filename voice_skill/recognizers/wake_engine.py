@@ -94,9 +94,9 @@ class WakeEngine:
             frequency = read_frequencies()
             lexicon = lexicon_from(read_pronunciations(dictionary, words | set(frequency)), frequency)
             pronunciations = {w: lexicon.entries[w] for w in words if w in lexicon.entries}
-            with ThreadPoolExecutor(1, thread_name_prefix="sound-alikes") as background:
-                self._generated = background.submit(_sound_alikes, wake, lexicon, set(self._intent_of) | set(decoys))
-                background.shutdown(wait=False)
+            background = ThreadPoolExecutor(1, thread_name_prefix="sound-alikes")
+            self._generated = background.submit(_sound_alikes, wake, lexicon, set(self._intent_of) | set(decoys))
+            background.shutdown(wait=False)  # the thread ends with its one task
         else:
             pronunciations = read_pronunciations(dictionary, words)
         for phrase in wake + commands:
