@@ -109,7 +109,8 @@ class WakeEngine:
         self.frontend = FrontEnd(options.noise_suppression)
         self._decoder = decoder = SphinxDecoder(hmm, pronunciations, beam=options.beam)
         # The longest a phrase said by itself can take: its phones at a slow 5.5 a second.
-        max_phrase_seconds = max(counts.values()) / 5.5 + 0.4
+        self._longest_said = {p: n / 5.5 + 0.4 for p, n in counts.items()}
+        max_phrase_seconds = max(self._longest_said.values())
         self._max_phrase_seconds = max_phrase_seconds
         self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
         self.verifier = PhoneticVerifier(decoder, wake, decoys, commands, counts, decoys)
@@ -294,7 +295,7 @@ class WakeEngine:
             evidence = PhoneticEvidence(said["whole"], said["whole_score"], said["whole_score"], said["whole_rate"], **said)
         if evidence is None:
             log.debug("%s: ends with %r, but no wake phrase fits its window -> reject", where, candidate.text)
-            heard = "" if candidate.text in self._wake else candidate.text  # a decoy may be reported as heard
+            heard = candidate.text if candidate.text in self._decoys else ""  # a decoy may be reported as heard; a command that did not fit never
             return [Heard(heard, self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
         text = evidence.text
         intent = self._intent_of[text]
@@ -320,6 +321,10 @@ class WakeEngine:
         if candidate.after_speech:
             log.debug("%s: the command %r after other speech is not a command", where, candidate.text)
             return [Heard("", self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
+        if self._speech_bytes / 2 / SAMPLE_RATE > self._longest_said[candidate.text]:
+            # Longer than the command said slowly: other speech the search took for silence.
+            log.debug("%s: longer than the command %r said slowly: not a command", where, candidate.text)
+            return None
         window = self._window(self._speech_start - WINDOW_LEAD)
         evidence = self.verifier.verify_command(window)
         bar = self.rule.min_command_score - (self.rule.noisy_allowance if noisy else 0.0)
