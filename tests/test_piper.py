@@ -223,3 +223,33 @@ def test_a_broken_voice_file_is_refused(tmp_path, quiet_wav, damage):
 @requires_piper
 def test_a_folder_as_voice_is_refused(tmp_path):
     assert_clean_error(run_cli("say", "--config", str(piper_config(tmp_path, tmp_path))), "[speech] piper_voice", "a folder")
+
+
+# ---------------------------------------------------------------- privacy
+
+
+@requires_piper
+@pytest.mark.skipif(not __import__("shutil").which("strace"), reason="strace is not installed (apt-get install strace)")
+def test_the_piper_worker_writes_no_file_and_opens_no_socket(tmp_path):
+    """Piper renders in memory: under strace (which sees the native code too), the worker
+    loading joe and rendering answers, ahead and when asked, opens no file for writing and no
+    network socket. (ONNX Runtime's telemetry database in ~/.cache/Microsoft was one, until
+    the worker turned it off.)"""
+    import re
+    import subprocess
+    import sys
+
+    trace = tmp_path / "trace.txt"
+    command = ["strace", "-f", "-qq", "-e", "trace=open,openat,creat,socket,connect", "-o", str(trace), sys.executable, "-m", "voice_skill.speech_worker", "--engine", "piper", "--model", str(default_voice())]
+    with Synthesizer(command=command, engine=SpeechEngine("piper", default_voice())) as synth:
+        synth.prepare([QUESTION])
+        assert synth.render(TIP).duration > 3.0
+        time.sleep(1.0)
+        assert synth.rendered(QUESTION).sound.duration > 3.0
+    calls = trace.read_text().splitlines()
+    assert len(calls) > 20, calls[:5]  # the trace saw the worker
+    writes = [c for c in calls if re.search(r"open(at)?\(.*O_(WRONLY|RDWR|CREAT)", c) or "creat(" in c]
+    writes = [c for c in writes if "/dev/null" not in c and '"/dev/tty"' not in c]  # (a /dev/tty probe, refused here)
+    sockets = [c for c in calls if re.search(r"\bsocket\(AF_INET6?|\bconnect\(", c)]
+    assert writes == [], writes
+    assert sockets == [], sockets

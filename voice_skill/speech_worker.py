@@ -234,6 +234,9 @@ class Worker:
 def start_engine(args: argparse.Namespace) -> Engine:
     """The engine; raises with a `problem` attribute ("engine" or "voice") when it cannot start."""
     if args.engine == "piper":
+        # ONNX Runtime (under Piper) keeps a telemetry database in ~/.cache/Microsoft unless told
+        # not to; nothing but the skill's state files may be written, and nothing sent.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         try:
             import piper  # noqa: F401
         except Exception as exc:
