@@ -411,6 +411,35 @@ def test_microphone_loss_is_survived(room, private_dirs, content, said):
         skill.stop()
 
 
+def lost_sound_heard(audio: np.ndarray) -> bool:
+    """The microphone-lost tone's two low notes, falling: 329.63 Hz, then 220 Hz."""
+    return notes_heard(audio, 329.63, 220.0)
+
+
+def test_a_lost_microphone_is_said_with_a_low_tone_once(room, private_dirs, content, said):
+    """Issue 11: a screen-free device is never silent about being deaf. The microphone goes
+    (its stream is killed in the sound server; the speaker stays): one low falling tone in the
+    room, then the skill reconnects and hears again."""
+    skill = start_skill(room, private_dirs)
+    try:
+        time.sleep(1.0)
+        with room.recorder() as recording:
+            assert room.cut_microphone_of(skill.process.pid) == 1, "the skill's microphone stream was not found"
+            skill.wait_for("microphone_lost", timeout=15)
+            time.sleep(1.5)
+        assert lost_sound_heard(recording.audio), "no microphone-lost tone in the room"
+        assert not ready_sound_heard(recording.audio) and not chime_heard(recording.audio)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sum("microphone open" in line for line in skill.stderr_lines) < 2:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert len(skill.of("microphone_lost")) == 1, skill.events  # once per outage
+        room.play(said("ask us a question"))
+        assert skill.wait_for("wake", timeout=15)[0]["intent"] == "question"
+    finally:
+        skill.stop()
+
+
 def test_sigterm_and_sigint_stop_within_a_second(room, private_dirs, content):
     for sig in (signal.SIGTERM, signal.SIGINT):
         skill = start_skill(room, private_dirs)

@@ -322,7 +322,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.input is not None:
         source = WavSource(args.input)
     else:
-        source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate)
+        # A lost microphone is announced with a low tone (by the runner, made below).
+        source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate, on_lost=lambda reason: runner.microphone_lost(reason))
     voice, store = _voice(settings, args)
     # An unknown voice or a bad voice file fails before the models load.
     synthesizer = _synthesizer(voice, _speech_engine(settings)) if not args.no_speak else None

@@ -16,7 +16,7 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, ready_sound
+from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, lost_sound, ready_sound
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.memory import Memory
@@ -203,6 +203,18 @@ class Runner:
                 self._playback.stop()
             self.source.close()
         self.emit("done", at=round(self.now, 2), wakes=self.wakes)
+
+    def microphone_lost(self, reason: str) -> None:
+        """The microphone is gone (called once per outage, by the source, while it waits to
+        reconnect): a screen-free device says so with a low tone, so that it is never deaf in
+        silence. Played to its end: reconnecting restarts PortAudio, which would cut it."""
+        self.emit("microphone_lost", reason=reason, at=round(self.now, 2))
+        if not (self.realtime and self.answers is not None):
+            return
+        playback = self.answers.speaker.play(lost_sound(volume=self._voice_at(self.now).volume))
+        playback.wait(5)
+        if playback.error is not None:
+            log.warning("the speaker failed on the microphone-lost tone (%s)", playback.error)
 
     def _prepare_ahead(self) -> None:
         """Have the next question and the next tip rendered while the speech worker is idle, in
