@@ -252,6 +252,8 @@ def _synthesizer(voice, engine):
     or a Piper voice that does not load is exit 2)."""
     from voice_skill.speech import EngineUnavailable, SpeechError, Synthesizer, UnknownVoice
 
+    if voice.voice and engine.name == "piper":
+        log.warning("voice %r (--voice or [speech] voice) is an espeak-ng voice: Piper speaks with %s", voice.voice, engine.piper_voice)
     synthesizer = Synthesizer(voice, engine=engine)
     try:
         synthesizer.start()
