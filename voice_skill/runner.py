@@ -214,7 +214,7 @@ class Runner:
         playback = self.answers.speaker.play(lost_sound(volume=self._voice_at(self.now).volume))
         playback.wait(5)
         if playback.error is not None:
-            log.warning("the speaker failed on the microphone-lost tone (%s)", playback.error)
+            log.warning("the microphone-lost tone could not be played (%s)", playback.error)
 
     def _prepare_ahead(self) -> None:
         """Have the next question and the next tip rendered while the speech worker is idle, in
