@@ -230,6 +230,10 @@ class Synthesizer:
             process = self._process
             if process is None or process.poll() is not None:
                 return
+            # A worker that stopped reading (hung) must not block the listening loop: written
+            # only when the pipe takes it at once (select: room for PIPE_BUF bytes, 4 KiB).
+            if len(line) > select.PIPE_BUF or not select.select([], [process.stdin], [], 0)[1]:
+                return
             try:
                 process.stdin.write(line)
                 process.stdin.flush()
