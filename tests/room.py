@@ -2,7 +2,8 @@
 
 The sink is the room's air: the skill plays into it, the test plays speech into it with
 paplay, and its monitor source is the skill's microphone (sounddevice opens it through
-ALSA's `pulse` device). The test records the room with parec to hear what the skill said.
+ALSA's `pulse` device). The test records the room with parec to hear what the skill said,
+and can pull the skill's microphone out (cut_microphone_of) through the server's command line.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 RATE = 16000
 ROOM_CONFIG = """\
 load-module module-native-protocol-unix auth-anonymous=1
+load-module module-cli-protocol-unix
 load-module module-null-sink sink_name=room rate=16000 channels=1 sink_properties=device.description=Room
 set-default-sink room
 set-default-source room.monitor
@@ -80,6 +82,30 @@ class VirtualRoom:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+
+    def command(self, line: str) -> str:
+        """One command to the server's command-line interface (what pacmd does; pacmd itself
+        wants a session daemon's pid file, which this room has not)."""
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.settimeout(5)
+            connection.connect(str(self.runtime / "pulse" / "cli"))
+            connection.sendall(line.encode() + b"\n")
+            connection.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := connection.recv(4096):
+                answer += chunk
+        return answer.decode(errors="replace")
+
+    def cut_microphone_of(self, pid: int) -> int:
+        """Kill the recording streams of one process, as if its microphone were unplugged; the
+        room (its speaker, the test's recorder) goes on. Returns how many there were."""
+        listing = subprocess.run(["pactl", "list", "source-outputs"], env=self.env, capture_output=True, text=True, check=True).stdout
+        streams = [block.split()[0] for block in listing.split("Source Output #")[1:] if f'application.process.id = "{pid}"' in block]
+        for stream in streams:
+            self.command(f"kill-source-output {stream}")
+        return len(streams)
 
     def play(self, wav: Path) -> None:
         subprocess.run(["paplay", "--device=room", str(wav)], env=self.env, check=True, timeout=60)

@@ -65,6 +65,30 @@ def test_failing_synthesis_answers_with_the_chime_and_keeps_listening(room, two_
     assert caplog.text.count("speech synthesis failed") == 1
 
 
+def test_when_piper_fails_mid_night_the_espeak_voice_answers(room, tmp_path, audio_cache, monkeypatch, caplog):
+    """pyttsx3 is the fallback: a Piper worker that hangs on every answer is abandoned after
+    its timeout, and the answer is said in the espeak-ng voice (logged once), not a chime alone."""
+    for key in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH"):
+        monkeypatch.setenv(key, room.env[key])
+    from voice_skill.audio import Speaker, reinitialize_portaudio, resolve_device
+    from voice_skill.speech import SpeechEngine
+
+    reinitialize_portaudio()
+    piper = Synthesizer(timeout=1.0, command=[sys.executable, "-c", HUNG_ENGINE], engine=SpeechEngine("piper", Path("joe.onnx")))
+    answers = SpokenAnswers(piper, Speaker(resolve_device("pulse", "output")), fallback=Synthesizer())
+    # Spoken answers take their time: the second phrase comes after the first answer's end.
+    items = [(t, flite(t, "kal16", audio_cache)) for t in ("ask us a question", "give us a tip")]
+    audio, _ = sequence(items, gap=14.0)
+    with caplog.at_level(logging.ERROR, logger="voice_skill"):
+        events = run_session(write_wav(tmp_path / "two-far-apart.wav", audio), answers)
+    answers.close()
+    says = [e for e in events if e["event"] == "say"]
+    assert [e["intent"] for e in says] == ["question", "tip"]
+    assert all(e["seconds"] > chime().duration + 1.0 for e in says), says  # spoken
+    assert caplog.text.count("answering in the espeak-ng voice instead") == 1, caplog.text
+    assert "chime only" not in caplog.text
+
+
 def test_unwritable_state_folder_works_without_persistence(tmp_path, two_wakes_wav, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the state folder should be")

@@ -382,3 +382,65 @@ def test_the_night_volume_applies_from_night_from_until_the_morning():
     assert night.volume_at(at(6, 0), 0.6) == 0.6
     assert night.volume_at(at(23, 30), 0.3) == 0.3  # never louder than the chosen volume
     assert NightVoice().volume_at(at(23, 30), 0.6) == 0.6  # off unless night_volume is set
+
+
+# ---------------------------------------------------------------- what comes next (rendered ahead)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_upcoming_is_exactly_what_the_next_wake_phrase_or_another_one_says(seed):
+    """Skill.upcoming() foretells the next question and tip without taking them from the bag,
+    through refills, favourites coming back, skips and turns, so that they can be rendered
+    ahead; "go deeper" changes what comes and upcoming() says so."""
+    memory = Memory()
+    pick = real_picker(memory, seed)
+    skill = Skill(pick, clock=clock_at(22), names=("Sam", "Alex"), peek=pick.peek)
+    rng = random.Random(seed)
+    at, asked = 1.0, 0
+    for step in range(60):
+        upcoming = {say.phrase.kind: say for say in skill.upcoming(at)}
+        assert set(upcoming) == {"question", "tip"}
+        assert [s.text for s in skill.upcoming(at)] == [s.text for s in upcoming.values()]  # asking again changes nothing
+        if skill.state_at(at) == FOLLOW_UP and rng.random() < 0.5:
+            kind = rng.choice(["another", "favorite", "skip", "deeper", "lighter"])
+            actions = skill.on_intent(intent(kind, at))
+            for action in actions:
+                if isinstance(action, Forget):
+                    memory.skip(action.phrase.id, action.on)
+                if isinstance(action, Favorite):
+                    memory.add_favorite(action.phrase.id)
+            says = [a for a in actions if isinstance(a, Say)]
+            if kind == "another":
+                asked += 1
+                expected = upcoming[skill.last.kind]
+                assert (says[0].phrase, says[0].text) == (expected.phrase, expected.text), (step, says[0], expected)
+        else:
+            kind = rng.choice(["question", "tip"])
+            actions = skill.on_intent(intent(kind, at))
+            says = [a for a in actions if isinstance(a, Say)]
+            asked += 1
+            assert (says[0].phrase, says[0].text) == (upcoming[kind].phrase, upcoming[kind].text), (step, says[0], upcoming[kind])
+        skill.on_speech_done(at + 2.0)
+        at += 3.0 if rng.random() < 0.7 else 12.0
+    assert asked > 30
+
+
+def test_upcoming_is_empty_while_quiet_and_without_a_peek():
+    pick = real_picker()
+    assert Skill(pick, clock=clock_at(22)).upcoming(1.0) == []
+    skill = Skill(pick, clock=clock_at(22), peek=pick.peek)
+    answer(skill, "question", 1.0)
+    skill.on_intent(intent("goodnight", 4.0))
+    skill.on_speech_done(5.0)
+    assert skill.upcoming(6.0) == []
+
+
+def test_peek_leaves_the_bag_and_its_state_file_as_they_were(tmp_path):
+    state = tmp_path / "phrase-bag.json"
+    bag = PhraseBag(library(), state, rng=random.Random(3))
+    bag.draw("question")
+    before = state.read_text()
+    for _ in range(20):
+        peeked = bag.peek("question", level="deeper")
+    assert state.read_text() == before
+    assert bag.draw("question", level="deeper") == peeked

@@ -17,7 +17,7 @@ import pytest
 import soxr
 
 from audio_factory import flite, sequence, write_wav
-from conftest import requires_espeak, requires_flite
+from conftest import SPEECH_ENGINES, requires_espeak, requires_flite, requires_piper
 from room import SkillProcess, VirtualRoom, room_tools_missing  # noqa: F401  (room fixture: conftest)
 
 missing = room_tools_missing()
@@ -109,13 +109,30 @@ def best_match(recording: np.ndarray, expected: np.ndarray) -> float:
     return best
 
 
-def rendered(text: str) -> np.ndarray:
-    """What the skill's answer sounds like (speech only), rendered by the real engine, at 16 kHz."""
-    from voice_skill.speech import Synthesizer
+def engine_for(name: str):
+    from voice_skill.piper_voice import default_voice
+    from voice_skill.speech import SpeechEngine
 
-    with Synthesizer() as synth:
-        sound = synth.render(text)
-    return soxr.resample(sound.samples.astype(np.float32) / 32768, sound.rate, 16000)
+    return SpeechEngine("piper", default_voice()) if name == "piper" else SpeechEngine()
+
+
+def rendered(text: str, engine: str = "pyttsx3", takes: int = 1) -> list[np.ndarray]:
+    """What the skill's answer sounds like (speech only), rendered by the real engine, at 16 kHz.
+    Piper's renders vary a little (its generator noise is not seeded): `takes` renders of it."""
+    from voice_skill.speech import Synthesizer, Voice
+
+    sounds = []
+    with Synthesizer(engine=engine_for(engine)) as synth:
+        for take in range(takes):
+            # A volume a hair apart per take: the worker renders afresh instead of repeating its last render.
+            sound = synth.render(text, Voice(volume=round(0.6 - 0.001 * take, 3)))
+            sounds.append(soxr.resample(sound.samples.astype(np.float32) / 32768, sound.rate, 16000))
+    return sounds
+
+
+def heard(recording: np.ndarray, text: str, engine: str = "pyttsx3") -> float:
+    """How well the answer `text` matches the room recording (best over Piper's varying renders)."""
+    return max(best_match(recording, expected) for expected in rendered(text, engine, takes=3 if engine == "piper" else 1))
 
 
 def chime_heard(audio: np.ndarray, window: float = 0.1) -> bool:
@@ -145,19 +162,26 @@ def notes_heard(audio: np.ndarray, first_tone: float, second_tone: float, window
     return any(stands_out(audio[j : j + n], second_tone) for i in first for j in range(i + hop, min(i + 5 * hop, len(audio) - n), hop))
 
 
-def test_full_loop_wake_chime_and_answer_heard_in_the_room(room, private_dirs, content, said):
-    skill = start_skill(room, private_dirs)
+@pytest.mark.parametrize("engine", SPEECH_ENGINES)
+def test_full_loop_wake_chime_and_answer_heard_in_the_room(room, private_dirs, content, said, engine):
+    """The answer, rendered ahead while the skill listened, starts within 150 ms of the wake
+    decision (issue 11: even with Piper, which is slow on a Raspberry Pi), and is heard."""
+    skill = start_skill(room, private_dirs, "--speech-engine", engine)
     try:
+        time.sleep(2.0)  # the skill renders the first answers ahead as it starts listening
         with room.recorder() as recording:
             room.play(said("ask us a question"))
             say = skill.wait_for("say", timeout=15)[0]
             time.sleep(say["seconds"] + 1.0)
         assert [e["intent"] for e in skill.of("wake")] == ["question"]
         assert say["intent"] == "question" and say["id"].startswith("short-question")
-        assert say["first_audio_ms"] < 500
-        match = best_match(recording.audio, rendered(say["text"]))
+        print(f"{engine}: first_audio_ms {say['first_audio_ms']}, rendered ahead: {say['ahead']}, {say['seconds']} s")
+        assert say["ahead"], "the answer was rendered after the wake phrase, not ahead"
+        assert say["first_audio_ms"] < 150
+        match = heard(recording.audio, say["text"], engine)
         others = [t for t in SHORT["question"] + SHORT["tip"] if t != say["text"]]
-        control = max(best_match(recording.audio, rendered(t)) for t in others)
+        control = max(best_match(recording.audio, rendered(t, engine)[0]) for t in others)
+        print(f"{engine}: correlation with the answer {match:.2f}, with other answers {control:.2f}")
         assert match > 0.8 and match > control + 0.05, f"the answer was not found in the room recording (correlation {match:.2f}, other answers {control:.2f})"
         assert chime_heard(recording.audio), "no chime in the room"
     finally:
@@ -191,12 +215,13 @@ def test_a_soft_sound_says_listening_has_started_unless_turned_off(room, private
         assert skill.stop() == 0
 
 
-def test_check_shows_the_microphone_level_and_plays_on_the_speaker(room, private_dirs, content, said):
+@pytest.mark.parametrize("engine", SPEECH_ENGINES)
+def test_check_shows_the_microphone_level_and_plays_on_the_speaker(room, private_dirs, content, said, engine):
     """`voice-skill check`: the level bar moves when someone speaks, the chime and a sentence
-    are heard in the room, the paths are printed, and nothing is left to fix."""
+    are heard in the room (in the engine's voice), the paths are printed, and nothing is left to fix."""
     with room.recorder() as recording:
         check = subprocess.Popen(
-            [sys.executable, "-m", "voice_skill", "check", "--seconds", "3", "--input-device", "pulse", "--output-device", "pulse"],
+            [sys.executable, "-m", "voice_skill", "check", "--seconds", "3", "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine],
             env=skill_env(room, private_dirs), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         time.sleep(1.5)
@@ -207,13 +232,33 @@ def test_check_shows_the_microphone_level_and_plays_on_the_speaker(room, private
     assert len(levels) >= 10 and max(levels) > min(levels) + 20, levels
     assert "all good" in out and "config: " in out and "phrase-bag.json" in out
     assert chime_heard(recording.audio), "no chime in the room"
-    assert best_match(recording.audio, rendered("Hello. This is voice skill. If you can hear me, the speaker works.")) > 0.8
+    assert ("voice: Piper, " if engine == "piper" else "voice: pyttsx3, ") in out
+    assert heard(recording.audio, "Hello. This is voice skill. If you can hear me, the speaker works.", engine) > 0.8
     assert not list(Path(private_dirs["XDG_STATE_HOME"]).rglob("*.wav")), "audio was kept"
 
 
-def test_answers_containing_trigger_words_never_wake_the_skill(room, private_dirs, content, said):
+@requires_piper
+def test_say_speaks_one_answer_in_the_natural_voice(room, private_dirs, content):
+    """`voice-skill say --speech-engine piper`: one question, in Piper's voice, heard in the room."""
+    with room.recorder() as recording:
+        result = subprocess.run(
+            [sys.executable, "-m", "voice_skill", "say", "--json", "--output-device", "pulse", "--speech-engine", "piper"],
+            env=skill_env(room, private_dirs), capture_output=True, text=True, timeout=60,
+        )
+        time.sleep(0.5)
+    assert result.returncode == 0, result.stderr
+    said_text = json.loads(result.stdout)["text"]
+    match = heard(recording.audio, said_text, "piper")
+    espeak = best_match(recording.audio, rendered(said_text, "pyttsx3")[0])
+    print(f"say with Piper: correlation {match:.2f} with Piper's render, {espeak:.2f} with espeak-ng's")
+    assert match > 0.8 and match > espeak, (match, espeak)
+    assert chime_heard(recording.audio)
+
+
+@pytest.mark.parametrize("engine", SPEECH_ENGINES)
+def test_answers_containing_trigger_words_never_wake_the_skill(room, private_dirs, content, said, engine):
     content("echo")
-    skill = start_skill(room, private_dirs)
+    skill = start_skill(room, private_dirs, "--speech-engine", engine)
     try:
         room.play(said("give us a tip"))
         say = skill.wait_for("say", timeout=15)[0]
@@ -279,9 +324,10 @@ def test_stop_in_the_window_and_stop_while_speaking(room, private_dirs, content,
         skill.stop()
 
 
-def test_voice_adjustments_change_and_persist(room, private_dirs, content, said):
+@pytest.mark.parametrize("engine", SPEECH_ENGINES)
+def test_voice_adjustments_change_and_persist(room, private_dirs, content, said, engine):
     state = Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "voice.json"
-    skill = start_skill(room, private_dirs)
+    skill = start_skill(room, private_dirs, "--speech-engine", engine)
     try:
         # Voice changes are heard in the follow-up window, right after an answer.
         room.play(said("give us a tip"))
@@ -299,17 +345,19 @@ def test_voice_adjustments_change_and_persist(room, private_dirs, content, said)
     saved = json.loads(state.read_text())
     assert saved == {"rate": slower["rate"], "volume": softer["volume"]}
     # After a restart the answers are slower: the same short answer takes longer.
-    skill = start_skill(room, private_dirs)
+    skill = start_skill(room, private_dirs, "--speech-engine", engine)
     try:
         room.play(said("give us a tip"))
         say = skill.wait_for("say", timeout=15)[0]
     finally:
         skill.stop()
+    assert say["volume"] == softer["volume"]
     from voice_skill.runner import SpokenAnswers
     from voice_skill.speech import Synthesizer, Voice
 
-    with Synthesizer(Voice()) as synth:
+    with Synthesizer(Voice(), engine=engine_for(engine)) as synth:
         default_length = SpokenAnswers(synth, None).sound_for(say["text"]).duration  # chime included, like say["seconds"]
+    print(f"{engine}: {say['seconds']} s at rate {slower['rate']}, {default_length:.2f} s at the default rate")
     assert say["seconds"] > default_length * 1.05
 
 
@@ -357,6 +405,35 @@ def test_microphone_loss_is_survived(room, private_dirs, content, said):
         time.sleep(1.0)
         assert skill.process.poll() is None, skill.stderr_lines
         assert any("microphone lost" in line for line in skill.stderr_lines), skill.stderr_lines
+        room.play(said("ask us a question"))
+        assert skill.wait_for("wake", timeout=15)[0]["intent"] == "question"
+    finally:
+        skill.stop()
+
+
+def lost_sound_heard(audio: np.ndarray) -> bool:
+    """The microphone-lost tone's two low notes, falling: 329.63 Hz, then 220 Hz."""
+    return notes_heard(audio, 329.63, 220.0)
+
+
+def test_a_lost_microphone_is_said_with_a_low_tone_once(room, private_dirs, content, said):
+    """Issue 11: a screen-free device is never silent about being deaf. The microphone goes
+    (its stream is killed in the sound server; the speaker stays): one low falling tone in the
+    room, then the skill reconnects and hears again."""
+    skill = start_skill(room, private_dirs)
+    try:
+        time.sleep(1.0)
+        with room.recorder() as recording:
+            assert room.cut_microphone_of(skill.process.pid) == 1, "the skill's microphone stream was not found"
+            skill.wait_for("microphone_lost", timeout=15)
+            time.sleep(1.5)
+        assert lost_sound_heard(recording.audio), "no microphone-lost tone in the room"
+        assert not ready_sound_heard(recording.audio) and not chime_heard(recording.audio)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sum("microphone open" in line for line in skill.stderr_lines) < 2:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert len(skill.of("microphone_lost")) == 1, skill.events  # once per outage
         room.play(said("ask us a question"))
         assert skill.wait_for("wake", timeout=15)[0]["intent"] == "question"
     finally:

@@ -92,3 +92,26 @@ def test_voice_adjustments_are_bounded_and_stored(tmp_path):
     assert store.load(voice).rate == voice.rate - 20
     (tmp_path / "state" / "voice.json").write_text("{broken")
     assert store.load(voice) == voice
+
+
+def test_rendering_ahead_never_blocks_on_a_worker_that_stopped_reading():
+    """prepare() is called from the listening loop: a hung worker whose pipe is full must not
+    stop the loop (500 requests of 1 KiB fill a 64 KiB pipe many times over)."""
+    import sys
+    import threading
+
+    deaf = "import sys, time; sys.stdout.write('{\"status\": \"ready\"}\\n'); sys.stdout.flush(); time.sleep(60)"
+    synth = Synthesizer(command=[sys.executable, "-c", deaf])
+    synth.start()
+    done = threading.Event()
+
+    def prepare_many():
+        for i in range(500):
+            synth.prepare([f"answer number {i}, " + "and so on " * 100])
+        done.set()
+
+    threading.Thread(target=prepare_many, daemon=True).start()
+    try:
+        assert done.wait(10), "prepare() blocked on a worker that does not read"
+    finally:
+        synth._kill_worker()

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -313,12 +313,14 @@ class LiveMicrophone:
     When the device fails mid-stream it logs, waits (backoff 0.5 s doubling to 10 s),
     re-initialises PortAudio (which otherwise keeps its start-up device list) and reopens the
     device by the same name or index. Stream time keeps counting through the outage.
+    `on_lost` is called once per outage, when it begins, with the reason (before the wait).
     """
 
-    def __init__(self, device: str | int | None = None, rate: int | None = None, max_backoff: float = 10.0):
+    def __init__(self, device: str | int | None = None, rate: int | None = None, max_backoff: float = 10.0, on_lost: Callable[[str], None] | None = None):
         self._spec = device
         self._rate = rate
         self._max_backoff = max_backoff
+        self._on_lost = on_lost
         self._closed = threading.Event()
         self._mic: Microphone | None = None
         self.reconnects = 0
@@ -330,6 +332,7 @@ class LiveMicrophone:
 
         emitted = 0
         backoff = 0.5
+        lost = False  # in an outage (reported once)
         while not self._closed.is_set():
             mic = self._mic
             try:
@@ -344,6 +347,7 @@ class LiveMicrophone:
                         yield AudioChunk(block.astype(np.int16).tobytes(), SAMPLE_RATE, emitted / SAMPLE_RATE)
                         emitted += len(block)
                     backoff = 0.5
+                    lost = False
                 return
             except (DeviceLost, UserError) as exc:
                 if self._closed.is_set():
@@ -352,6 +356,9 @@ class LiveMicrophone:
                     mic.close()
                 self._mic = None
                 log.warning("microphone lost (%s); trying again in %.1f s", exc, backoff)
+                if not lost and self._on_lost is not None:
+                    self._on_lost(str(exc))
+                lost = True
                 if self._closed.wait(backoff):
                     return
                 emitted += int(backoff * SAMPLE_RATE)  # the clock goes on through the outage
@@ -400,6 +407,12 @@ def chime(rate: int = 22050, volume: float = 0.5) -> Sound:
 def ready_sound(rate: int = 22050, volume: float = 0.5) -> Sound:
     """Listening has started: two soft low notes, rising (a major third), unlike the chime."""
     return _notes([(392.0, 0.12), (493.88, 0.18)], rate, 0.2, volume)
+
+
+def lost_sound(rate: int = 22050, volume: float = 0.5) -> Sound:
+    """The microphone is lost (the skill hears nothing): two low notes, falling a fifth,
+    longer than the ready sound's, unlike anything else it plays."""
+    return _notes([(329.63, 0.25), (220.0, 0.4)], rate, 0.25, volume)
 
 
 class Playback:

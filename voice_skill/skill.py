@@ -56,6 +56,11 @@ class Say:
     phrase: Phrase
     to: str | None = None  # a question addressed to one of [couple] names ("Sam, ...")
 
+    @property
+    def text(self) -> str:
+        """What is said: the phrase, addressed to `to` if there is one."""
+        return f"{self.to}, {self.phrase.text}" if self.to else self.phrase.text
+
 
 @dataclass(frozen=True)
 class NextTurn:
@@ -140,8 +145,10 @@ class Skill:
         quiet: QuietRules = QuietRules(),
         names: tuple[str, ...] = (),
         next_turn: str | None = None,
+        peek: Callable[[Wanted], Phrase | None] | None = None,
     ):
         self._pick = pick
+        self._peek = peek  # what pick would answer now, without taking it (for upcoming())
         self.timing = timing
         self.clock = clock
         self.quiet = quiet
@@ -284,6 +291,25 @@ class Skill:
         self._active_at = max(self._active_at, at)
         self._quiet_until = at + self.timing.self_hearing_tail
         return []
+
+    def upcoming(self, at: float) -> list[Say]:
+        """What "ask us a question" and "give us a tip" said now would be answered with (the
+        same as "another one" after an answer of that kind), the last answer's kind first; so
+        that they can be rendered ahead. Nothing is taken from the bag. Empty while quiet,
+        during a timed moment, or without a peek."""
+        if self._peek is None or self.state == TIMER or self.quiet_at(at):
+            return []
+        self._update(at)
+        kinds = ["question", "tip"]
+        if self.last is not None and self.last.kind == "tip":
+            kinds.reverse()
+        upcoming = []
+        for kind in kinds:
+            phrase = self._peek(self._wanted(kind, at))
+            if phrase is not None:
+                to = self.next_turn if kind == "question" and self.names else None
+                upcoming.append(Say(kind, phrase, to))
+        return upcoming
 
     def state_at(self, at: float) -> str:
         self._update(at)

@@ -1,9 +1,11 @@
-"""Speech synthesis: pyttsx3 (espeak-ng on Linux) rendered to PCM in memory.
+"""Speech synthesis: pyttsx3 (espeak-ng on Linux) or Piper, rendered to PCM in memory.
 
-pyttsx3 renders into an in-memory buffer (never a file) inside a small worker process
+The engine renders into memory (never a file) inside a small worker process
 (speech_worker.py). The worker is what makes synthesis unable to hang the skill: pyttsx3's
 event loop has known hangs on Linux, so every render has a timeout, and a worker that misses
-it is killed and replaced. Playback is not done here: the caller sends the Sound to the speaker.
+it is killed and replaced. The worker also renders the next answers ahead while it is idle
+(prepare()), so that an answer starts at once even where Piper is slow (a Raspberry Pi).
+Playback is not done here: the caller sends the Sound to the speaker.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from voice_skill.errors import UserError
+from pathlib import Path
 
 import numpy as np
+
+from voice_skill.errors import UserError
 
 from voice_skill.audio import Sound
 from voice_skill.state_file import write_atomically
@@ -36,6 +40,35 @@ class SpeechError(Exception):
 
 class UnknownVoice(SpeechError):
     """The engine has no voice of the configured name."""
+
+
+class EngineUnavailable(SpeechError):
+    """The worker could not start its engine: `problem` is "engine" (not installed, broken) or
+    "voice" (the voice file would not load)."""
+
+    def __init__(self, detail: str, problem: str = "engine"):
+        super().__init__(detail)
+        self.problem = problem
+
+
+ENGINES = ("pyttsx3", "piper")
+
+
+@dataclass(frozen=True)
+class SpeechEngine:
+    """Which engine renders: pyttsx3 (espeak-ng, the default) or Piper with a voice file."""
+
+    name: str = "pyttsx3"
+    piper_voice: Path | None = None  # the checked .onnx (piper_voice.voice_file), for Piper
+
+    def worker_command(self) -> list[str]:
+        command = [sys.executable, "-m", "voice_skill.speech_worker"]
+        if self.name == "piper":
+            command += ["--engine", "piper", "--model", str(self.piper_voice)]
+        return command
+
+    def describe(self) -> str:
+        return f"Piper, {self.piper_voice}" if self.name == "piper" else "pyttsx3 (espeak-ng)"
 
 
 @dataclass(frozen=True)
@@ -107,6 +140,12 @@ class VoiceStore:
             log.warning("cannot save the voice to %s (%s); it lasts until the skill restarts", self.path, exc.strerror)
 
 
+@dataclass(frozen=True)
+class Rendered:
+    sound: Sound
+    ahead: bool  # it was ready when asked for: no render time was spent
+
+
 class _Deadline(Exception):
     pass
 
@@ -134,12 +173,15 @@ def _read_line(stream, deadline: float) -> bytes:
 
 
 class Synthesizer:
-    """Renders text to a Sound through the pyttsx3 worker process, with a timeout."""
+    """Renders text to a Sound through the worker process, with a timeout."""
 
-    def __init__(self, voice: Voice = Voice(), timeout: float = RENDER_TIMEOUT_SECONDS, command: list[str] | None = None):
+    def __init__(
+        self, voice: Voice = Voice(), timeout: float = RENDER_TIMEOUT_SECONDS, command: list[str] | None = None, engine: SpeechEngine = SpeechEngine(),
+    ):
         self.voice = voice
+        self.engine = engine
         self._timeout = timeout
-        self._command = command or [sys.executable, "-m", "voice_skill.speech_worker"]
+        self._command = command or engine.worker_command()
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
@@ -163,7 +205,7 @@ class Synthesizer:
             raise SpeechError("the speech engine did not start") from None
         if header.get("status") != "ready":
             process.wait()
-            raise SpeechError(header.get("detail", "the speech engine did not start"))
+            raise EngineUnavailable(header.get("detail", "the speech engine did not start"), header.get("problem", "engine"))
         self._process = process
 
     def _kill_worker(self) -> None:
@@ -172,9 +214,41 @@ class Synthesizer:
             self._process.wait()
         self._process = None
 
-    def render(self, text: str, voice: Voice | None = None) -> Sound:
+    @staticmethod
+    def _request(text: str, voice: Voice) -> dict:
+        return {"text": text, "rate": voice.rate, "volume": voice.volume, "voice": voice.voice}
+
+    def prepare(self, texts: list[str], voice: Voice | None = None) -> None:
+        """Have these rendered ahead, while the worker is idle, in `voice` (else the
+        synthesizer's): a later render() of one of them is then ready at once. Never waits,
+        never starts a worker, never fails (what cannot be rendered ahead is rendered when asked)."""
         voice = voice or self.voice
-        request = json.dumps({"text": text, "rate": voice.rate, "volume": voice.volume, "voice": voice.voice}).encode() + b"\n"
+        line = json.dumps({"prepare": [self._request(t, voice) for t in texts if t.strip()]}).encode() + b"\n"
+        if not self._lock.acquire(timeout=0.05):
+            return  # a render is under way; the next prepare comes after it
+        try:
+            process = self._process
+            if process is None or process.poll() is not None:
+                return
+            # A worker that stopped reading (hung) must not block the listening loop: written
+            # only when the pipe takes it at once (select: room for PIPE_BUF bytes, 4 KiB).
+            if len(line) > select.PIPE_BUF or not select.select([], [process.stdin], [], 0)[1]:
+                return
+            try:
+                process.stdin.write(line)
+                process.stdin.flush()
+            except (BrokenPipeError, OSError):
+                self._kill_worker()
+        finally:
+            self._lock.release()
+
+    def render(self, text: str, voice: Voice | None = None) -> Sound:
+        return self.rendered(text, voice).sound
+
+    def rendered(self, text: str, voice: Voice | None = None) -> "Rendered":
+        """The Sound, and whether the worker had it ready (rendered ahead, or said before)."""
+        voice = voice or self.voice
+        request = json.dumps(self._request(text, voice)).encode() + b"\n"
         with self._lock:
             self._ensure_worker()
             process = self._process
@@ -192,7 +266,7 @@ class Synthesizer:
             except (EOFError, BrokenPipeError, OSError, ValueError):
                 self._kill_worker()
                 raise SpeechError("the speech engine crashed") from None
-        return Sound(np.frombuffer(pcm, dtype=np.int16).copy(), int(header["rate"]))
+        return Rendered(Sound(np.frombuffer(pcm, dtype=np.int16).copy(), int(header["rate"])), bool(header.get("ahead", False)))
 
     def check_voice(self, name: str) -> None:
         """SpeechError unless the engine has a voice of this name."""
