@@ -209,3 +209,19 @@ def test_only_the_grammar_words_are_read_from_the_dictionary():
     assert set(found) == {"a", "question", "tip"}
     assert ("a(2)", "EY") in found["a"]  # alternative pronunciations come along
     assert found["tip"] == [("tip", "T IH P")]
+
+
+def test_a_command_that_does_not_fit_never_acts(audio_cache: Path, engine_factory, caplog):
+    """"stop" under a loud fan: the spotter ends on the command, its words do not fit well
+    enough for a command, no wake phrase fits either, and nothing is reported as heard (the
+    command once was, and acted)."""
+    stop = flite("stop", "kal16", audio_cache)
+    audio, _ = sequence([("stop", stop)] * 3, gap=1.5)
+    found, refused = [], []
+    for snr in (10, 5):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="voice_skill.recognizers"):
+            found += detect(engine_factory(), add_noise(audio, snr, seed=3))
+        refused += [r.getMessage() for r in caplog.records if "ends with 'stop', but no wake phrase fits" in r.getMessage()]
+    assert refused, "no 'stop' was refused both ways: this test no longer tests the path it is for"
+    assert found == []
