@@ -66,6 +66,9 @@ GRID = dict(
     neural_sure=[0.8, 0.9, 1.01],
     neural_veto=[0.0, 0.1, 0.2, 0.3],
     floor_frame_score=[-4.5, -5.0],
+    # Rule 1's exception: a neural score so high that a fit below the floor still counts.
+    neural_certain=[1.01, 0.9, 0.95],
+    deep_floor_frame_score=[-6.0, -7.0],
     alone_rivals=["all", "decoys"],
     # Rule 0 (the whole utterance, as the engine before v2 tested it): off, or at its bar.
     whole_frame_score=[None, -3.0, -3.5],

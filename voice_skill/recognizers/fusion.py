@@ -12,7 +12,10 @@ speech embedding) holds up better in noise. The rule, in order:
    voices it misses a quarter of the phrases (bench, "neural alone"), so its low score is
    no evidence against a phrase that fits this well.
 1. No phonetic candidate, or the fit says the words are not there at all (below the floor):
-   reject.
+   reject; unless the neural signal is certain it is the phrase and the fit is not far below
+   the floor (above the deep floor). Said straight after other words, or under noise, a
+   phrase's words can fit poorly in the window the spotter found while the neural signal,
+   which hears the phrase whatever came before it, has no doubt.
 2. A generated sound-alike fits the window better than the phrase, by more than the
    confusion margin allows (a small allowance: the generated ones include words the model
    hears much like the phrase's own), or a decoy of the trigger table fits better at all:
@@ -46,7 +49,9 @@ class FusionRule:
     signals: str = FUSED
     min_frame_score: float = -3.5  # the phonetic bar (mean log score per frame)
     noisy_allowance: float = 0.0  # how much lower the bar is while noise is suppressed
-    floor_frame_score: float = -4.5  # below this, the words are not there, whatever the neural score
+    floor_frame_score: float = -4.5  # below this, the words are not there, unless the neural signal is certain
+    neural_certain: float = 1.01  # a neural score that accepts a fit below the floor (1.01: never)
+    deep_floor_frame_score: float = -6.0  # ... down to this fit, at a speaking rate
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
     neural_sure: float = 0.8  # a neural score that accepts a weaker phonetic fit, or overrules a rival
@@ -109,6 +114,8 @@ def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | 
     bar = rule.min_frame_score - (rule.noisy_allowance if noisy else 0.0)
     fits = phonetic.frame_score >= bar and phonetic.worst_word >= rule.min_worst_word
     if below_floor(rule, phonetic):
+        if use_neural and neural >= rule.neural_certain and phonetic.frame_score >= rule.deep_floor_frame_score and phonetic.phones_per_second >= rule.min_phones_per_second:
+            return Decision(True, "neural certain, the fit is weak")
         return Decision(False, "phonetic floor")
     margin = phonetic.margin
     min_margin = rule.min_margin_decoy if phonetic.rival_is_decoy else rule.min_margin - (rule.noisy_margin_allowance if noisy else 0.0)
