@@ -57,3 +57,18 @@ def test_the_accepted_phrase_is_what_the_whole_utterance_is_under_the_whole_rule
     assert accepted_phrase(decision, other) == "give us a tip"
     decision = decide(replace(RULE, whole_frame_score=None), other, 0.5, noisy=False)
     assert accepted_phrase(decision, other) == "give me a tip"
+
+
+# Said straight after other words: the spotter's window, a fit below the floor.
+RUN_ON = PhoneticEvidence("ask us a question", -4.9, -7.0, 11.0, margin=0.1, rival="ask us a christian", decoy_margin=0.3, decoy="ask us the way")
+
+
+def test_a_certain_neural_score_accepts_a_fit_below_the_floor_but_not_below_the_deep_floor():
+    rule = replace(RULE, neural_certain=0.95, deep_floor_frame_score=-6.0)
+    assert decide(rule, RUN_ON, 0.97, noisy=False).accept
+    assert not decide(rule, RUN_ON, 0.9, noisy=False).accept  # sure is not certain
+    assert decide(rule, RUN_ON, 0.9, noisy=False).rule == "phonetic floor"
+    assert not decide(rule, replace(RUN_ON, frame_score=-6.5), 1.0, noisy=False).accept  # the words are not there
+    assert not decide(rule, replace(RUN_ON, phones_per_second=4.0), 1.0, noisy=False).accept  # too slow to be a request
+    assert not decide(replace(rule, signals="phonetic"), RUN_ON, 1.0, noisy=False).accept  # the phonetic path alone
+    assert not decide(replace(rule, neural_certain=1.01), RUN_ON, 1.0, noisy=False).accept  # off

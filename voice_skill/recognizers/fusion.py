@@ -50,8 +50,8 @@ class FusionRule:
     min_frame_score: float = -3.5  # the phonetic bar (mean log score per frame)
     noisy_allowance: float = 0.0  # how much lower the bar is while noise is suppressed
     floor_frame_score: float = -4.5  # below this, the words are not there, unless the neural signal is certain
-    neural_certain: float = 1.01  # a neural score that accepts a fit below the floor (1.01: never)
-    deep_floor_frame_score: float = -6.0  # ... down to this fit, at a speaking rate
+    neural_certain: float = 0.95  # a neural score that accepts a fit below the floor (1.01: never)
+    deep_floor_frame_score: float = -7.0  # ... down to this fit, at a speaking rate
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
     neural_sure: float = 0.8  # a neural score that accepts a weaker phonetic fit, or overrules a rival
