@@ -211,6 +211,18 @@ def test_only_the_grammar_words_are_read_from_the_dictionary():
     assert found["tip"] == [("tip", "T IH P")]
 
 
+def test_a_few_words_and_thousands_are_read_alike_from_the_dictionary():
+    """read_pronunciations finds a grammar's few words with one regular expression and
+    thousands line by line: both ways give the same entries."""
+    from voice_skill.recognizers.confusions import read_frequencies
+    from voice_skill.recognizers.sphinx import FEW_WORDS, model_paths, read_pronunciations
+
+    many = set(sorted(read_frequencies())[: FEW_WORDS * 3]) | {"that's", "a", "question"}
+    every = read_pronunciations(model_paths()[1], many)
+    for few in (sorted(many)[::7][:FEW_WORDS], ["that's", "a", "question", "notaword"]):
+        assert read_pronunciations(model_paths()[1], set(few)) == {w: every[w] for w in few if w in every}
+
+
 def test_a_command_that_does_not_fit_never_acts(audio_cache: Path, engine_factory, caplog):
     """"stop" under a loud fan: the spotter ends on the command, its words do not fit well
     enough for a command, no wake phrase fits either, and nothing is reported as heard (the
