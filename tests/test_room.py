@@ -130,9 +130,14 @@ def rendered(text: str, engine: str = "pyttsx3", takes: int = 1) -> list[np.ndar
     return sounds
 
 
+# Piper's renders of one sentence match each other at 0.69-0.93 (its timing varies from render
+# to render), an unrelated sentence at 0.44 at most; espeak-ng renders the same every time.
+HEARD = {"pyttsx3": 0.8, "piper": 0.65}
+
+
 def heard(recording: np.ndarray, text: str, engine: str = "pyttsx3") -> float:
     """How well the answer `text` matches the room recording (best over Piper's varying renders)."""
-    return max(best_match(recording, expected) for expected in rendered(text, engine, takes=3 if engine == "piper" else 1))
+    return max(best_match(recording, expected) for expected in rendered(text, engine, takes=5 if engine == "piper" else 1))
 
 
 def chime_heard(audio: np.ndarray, window: float = 0.1) -> bool:
@@ -182,7 +187,7 @@ def test_full_loop_wake_chime_and_answer_heard_in_the_room(room, private_dirs, c
         others = [t for t in SHORT["question"] + SHORT["tip"] if t != say["text"]]
         control = max(best_match(recording.audio, rendered(t, engine)[0]) for t in others)
         print(f"{engine}: correlation with the answer {match:.2f}, with other answers {control:.2f}")
-        assert match > 0.8 and match > control + 0.05, f"the answer was not found in the room recording (correlation {match:.2f}, other answers {control:.2f})"
+        assert match > HEARD[engine] and match > control + 0.05, f"the answer was not found in the room recording (correlation {match:.2f}, other answers {control:.2f})"
         assert chime_heard(recording.audio), "no chime in the room"
     finally:
         assert skill.stop() == 0
@@ -233,7 +238,7 @@ def test_check_shows_the_microphone_level_and_plays_on_the_speaker(room, private
     assert "all good" in out and "config: " in out and "phrase-bag.json" in out
     assert chime_heard(recording.audio), "no chime in the room"
     assert ("voice: Piper, " if engine == "piper" else "voice: pyttsx3, ") in out
-    assert heard(recording.audio, "Hello. This is voice skill. If you can hear me, the speaker works.", engine) > 0.8
+    assert heard(recording.audio, "Hello. This is voice skill. If you can hear me, the speaker works.", engine) > HEARD[engine]
     assert not list(Path(private_dirs["XDG_STATE_HOME"]).rglob("*.wav")), "audio was kept"
 
 
