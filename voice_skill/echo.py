@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 RATE = 16000
 FRAME = RATE // 100  # AEC3 works on 10 ms frames
-REFERENCE_LEAD = 0.05  # seconds: the reference is fed this far ahead of the capture time
+REFERENCE_LEAD = 0.25  # seconds: the reference is fed this far ahead of the capture time (measured in the
+# virtual room: with PortAudio's latency figures the echo came 0.14-0.19 s before the reference as stamped)
 HISTORY_SECONDS = 5.0  # reference kept after it has played
 ECHO_TAIL = 0.6  # seconds after the reference falls silent in which the canceller still runs
 
@@ -115,6 +116,8 @@ class EchoCanceller:
         self.reference = reference
         self.lead = lead
         self.frames = 0  # 10 ms frames processed
+        self.delays: list[float] = []  # measured: seconds from a reference sample (as fed) to its echo
+        self._probe: list[tuple[np.ndarray, np.ndarray]] | None = []  # the first second of each answer, to measure the delay
         self.seconds_spent = 0.0  # CPU (process time) spent in process()
         self._active = False
 
@@ -128,13 +131,15 @@ class EchoCanceller:
         window = (captured - ECHO_TAIL, captured + n / RATE + self.lead)
         active = self.reference.active_within(*window)
         if active != self._active:
-            log.debug("echo canceller %s at %.2f (monotonic)", "on: the speaker plays" if active else "idle: the speaker is silent", captured)
+            log.debug("echo canceller %s", "on: the speaker plays" if active else "idle: the speaker is silent")
             self._active = active
+            self._probe = []
         if not active:
             return pcm
         started = time.process_time()
         near = np.frombuffer(pcm, dtype=np.int16)
         far = self.reference.samples(captured + self.lead, n)
+        self._measure_delay(near, far)
         out = near.copy()
         for i in range(0, n - FRAME + 1, FRAME):
             reverse = self._rtc.AudioFrame(far[i : i + FRAME].tobytes(), RATE, 1, FRAME)
@@ -146,6 +151,29 @@ class EchoCanceller:
             self.frames += 1
         self.seconds_spent += time.process_time() - started
         return out.tobytes()
+
+
+    def _measure_delay(self, near: np.ndarray, far: np.ndarray) -> None:
+        """Once per stretch of playback: where the echo is, relative to the reference as fed
+        (logged with -v; AEC3 finds it by itself, this is for the bench and for diagnosis)."""
+        if self._probe is None:
+            return
+        self._probe.append((near, far))
+        if sum(len(f) for _, f in self._probe) < 2 * RATE:
+            return
+        mic = np.concatenate([m for m, _ in self._probe]).astype(np.float64)
+        ref = np.concatenate([f for _, f in self._probe]).astype(np.float64)
+        self._probe = None
+        if not ref.any() or not mic.any():
+            return
+        size = 1 << (len(mic) + len(ref)).bit_length()
+        corr = np.fft.irfft(np.fft.rfft(mic, size) * np.conj(np.fft.rfft(ref, size)), size)
+        lags = np.concatenate([corr[: RATE // 2], corr[-RATE // 2 :]])  # -0.5 .. +0.5 s
+        lag = int(np.argmax(np.abs(lags)))
+        lag = lag if lag < RATE // 2 else lag - 2 * (RATE // 2)
+        peak = float(np.abs(lags).max() / (np.sqrt(np.dot(mic, mic) * np.dot(ref, ref)) + 1e-9))
+        self.delays.append(lag / RATE)
+        log.debug("echo canceller: the echo comes %.0f ms after its reference as fed (correlation %.2f; the lead is %.0f ms)", 1000 * lag / RATE, peak, 1000 * self.lead)
 
 
 def build_echo_canceller(reference: PlaybackReference) -> tuple[EchoCanceller | None, str | None]:
