@@ -236,7 +236,8 @@ def room(args) -> None:
                         for attempt in range(args.tries):
                             says = len(skill.of("say"))
                             the_room.play(ask)
-                            skill.wait_for("say", count=says + 1, timeout=20)
+                            say = skill.wait_for("say", count=says + 1, timeout=20)[-1]
+                            said_at = say["_wall"]
                             time.sleep(rng.uniform(1.0, 3.0) - 0.2)  # the chime and gap come first (0.42 s); paplay starts ~0.2 s late
                             with the_room.recorder() as recording:
                                 played_at = time.monotonic()
@@ -254,7 +255,7 @@ def room(args) -> None:
                                 latencies.append(lasts)
                                 cut_in_time += lasts <= 0.5
                             else:
-                                time.sleep(12)  # let the answer end and the follow-up window close
+                                time.sleep(max(0.0, said_at + say["seconds"] - time.monotonic()))  # let the answer end
                             time.sleep(1.5)
                     finally:
                         skill.stop()
@@ -274,7 +275,6 @@ def self_trigger(the_room, engine: str, base: Path, answers: int) -> None:
     _packs(Path(env["XDG_CONFIG_HOME"]) / "voice-skill", "echo", SELF_TRIGGER)
     ask = write_wav(base / "ask-self.wav", sequence([("give us a tip", flite("give us a tip", "kal16", base / "speech"))], gap=0.3, lead=0.3)[0] * 0.8)
     skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, "--echo-cancellation", env=env)
-    acted = 0
     try:
         for n in range(answers):
             says = len(skill.of("say"))
@@ -284,8 +284,11 @@ def self_trigger(the_room, engine: str, base: Path, answers: int) -> None:
         time.sleep(2)
         acted = [e for e in skill.of("wake") if e.get("while_speaking")]
         ignored = [e for e in skill.of("ignored") if e.get("reason") == "speaking"]
+        status = Path(f"/proc/{skill.process.pid}/status").read_text()
+        peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
     finally:
         skill.stop()
+    print(f"peak RSS of the program (run --echo-cancellation, {engine}, after {answers} answers): {peak:.0f} MB", flush=True)
     print(f"self-trigger {engine}: {answers} answers with trigger words: {len(acted)} command(s) acted while it spoke {[e['intent'] for e in acted]}; "
           f"{len(ignored)} heard and ignored (wake phrases while speaking) {[e['intent'] for e in ignored]}", flush=True)
 
