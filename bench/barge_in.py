@@ -228,15 +228,13 @@ def room(args) -> None:
                     said = flite("stop", voice, cache)
                     stop = said / (active_rms(said) + 1e-9) * level * 10 ** (gain / 20)
                     stop_wav = write_wav(base / f"stop-{voice}-{gain}.wav", np.concatenate([stop, np.zeros(RATE // 2, np.float32)]))
-                    ask = write_wav(base / f"ask-{voice}.wav", sequence([("give us a tip", flite("give us a tip", voice, cache))], gap=0.3, lead=0.3)[0] * 0.8)
+                    ask = write_wav(base / "ask.wav", sequence([("give us a tip", flite("give us a tip", "kal16", cache))], gap=0.3, lead=0.3)[0] * 0.8)
                     heard = cut_in_time = 0
                     latencies = []
                     skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, "--echo-cancellation", "-v", env=env)
                     try:
                         for attempt in range(args.tries):
-                            says = len(skill.of("say"))
-                            the_room.play(ask)
-                            say = skill.wait_for("say", count=says + 1, timeout=20)[-1]
+                            say = ask_for_an_answer(the_room, skill, ask)
                             said_at = say["_wall"]
                             time.sleep(rng.uniform(1.0, 3.0) - 0.2)  # the chime and gap come first (0.42 s); paplay starts ~0.2 s late
                             with the_room.recorder() as recording:
@@ -277,9 +275,7 @@ def self_trigger(the_room, engine: str, base: Path, answers: int) -> None:
     skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, "--echo-cancellation", env=env)
     try:
         for n in range(answers):
-            says = len(skill.of("say"))
-            the_room.play(ask)
-            say = skill.wait_for("say", count=says + 1, timeout=20)[-1]
+            say = ask_for_an_answer(the_room, skill, ask)
             time.sleep(say["seconds"] + 1.0)
         time.sleep(2)
         acted = [e for e in skill.of("wake") if e.get("while_speaking")]
@@ -291,6 +287,19 @@ def self_trigger(the_room, engine: str, base: Path, answers: int) -> None:
     print(f"peak RSS of the program (run --echo-cancellation, {engine}, after {answers} answers): {peak:.0f} MB", flush=True)
     print(f"self-trigger {engine}: {answers} answers with trigger words: {len(acted)} command(s) acted while it spoke {[e['intent'] for e in acted]}; "
           f"{len(ignored)} heard and ignored (wake phrases while speaking) {[e['intent'] for e in ignored]}", flush=True)
+
+
+def ask_for_an_answer(the_room, skill, ask: Path, attempts: int = 3) -> dict:
+    """Say "give us a tip" until it answers (a missed wake phrase is not what is measured here)."""
+    says = len(skill.of("say"))
+    for attempt in range(attempts):
+        the_room.play(ask)
+        try:
+            return skill.wait_for("say", count=says + 1, timeout=8)[-1]
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _private_env(the_room, folder: Path) -> dict:
