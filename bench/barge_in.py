@@ -258,8 +258,10 @@ def room(args) -> None:
                     finally:
                         skill.stop()
                     delays = [line.split("comes ")[1].split(" ms")[0] for line in skill.stderr_lines if "echo comes" in line]
+                    reductions = [line.split("; ")[1].split(" dB")[0] for line in skill.stderr_lines if "dB less at the microphone" in line]
                     print(f"room {engine:7s} {voice:5s} {gain:+d} dB: 'stop' heard while speaking {heard}/{args.tries}, answer cut within 0.5 s {cut_in_time}/{args.tries}; "
-                          f"sound after 'stop' {[round(x, 2) for x in latencies]} s; echo delay after the reference as fed (ms): {delays[:6]}", flush=True)
+                          f"sound after 'stop' {[round(x, 2) for x in latencies]} s; echo delay after the reference as fed (ms): {delays[:6]}; "
+                          f"dB less at the microphone per playback (ready sound, answers with 'stop' over them): {reductions[:8]}", flush=True)
             if args.self_trigger:
                 self_trigger(the_room, engine, base, args.self_trigger)
     finally:

@@ -120,6 +120,7 @@ class EchoCanceller:
         self._probe: list[tuple[np.ndarray, np.ndarray]] | None = []  # the first second of each answer, to measure the delay
         self.seconds_spent = 0.0  # CPU (process time) spent in process()
         self._active = False
+        self._energy = [0.0, 0.0]  # microphone in, echo-cancelled out, over the current stretch of playback
 
     def process(self, pcm: bytes, captured: float | None) -> bytes:
         """Echo-cancelled PCM for one chunk captured from `captured` (monotonic seconds of its
@@ -131,9 +132,15 @@ class EchoCanceller:
         window = (captured - ECHO_TAIL, captured + n / RATE + self.lead)
         active = self.reference.active_within(*window)
         if active != self._active:
-            log.debug("echo canceller %s", "on: the speaker plays" if active else "idle: the speaker is silent")
+            if active:
+                log.debug("echo canceller on: the speaker plays")
+            else:
+                before, after = self._energy
+                log.debug("echo canceller idle: the speaker is silent; %.1f dB less at the microphone over that playback (echo and anything said over it)",
+                          10 * np.log10((before + 1.0) / (after + 1.0)))
             self._active = active
             self._probe = []
+            self._energy = [0.0, 0.0]
         if not active:
             return pcm
         started = time.process_time()
@@ -149,6 +156,8 @@ class EchoCanceller:
             self._apm.process_stream(frame)
             out[i : i + FRAME] = np.frombuffer(bytes(frame.data), dtype=np.int16)
             self.frames += 1
+        self._energy[0] += float(np.dot(near.astype(np.float64), near.astype(np.float64)))
+        self._energy[1] += float(np.dot(out.astype(np.float64), out.astype(np.float64)))
         self.seconds_spent += time.process_time() - started
         return out.tobytes()
 
