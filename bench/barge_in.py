@@ -263,18 +263,19 @@ def room(args) -> None:
                           f"sound after 'stop' {[round(x, 2) for x in latencies]} s; echo delay after the reference as fed (ms): {delays[:6]}; "
                           f"dB less at the microphone per playback (ready sound, answers with 'stop' over them): {reductions[:8]}", flush=True)
             if args.self_trigger:
-                self_trigger(the_room, engine, base, args.self_trigger)
+                self_trigger(the_room, engine, base, args.self_trigger, echo=not args.without_echo_cancellation)
     finally:
         the_room.stop()
 
 
-def self_trigger(the_room, engine: str, base: Path, answers: int) -> None:
+def self_trigger(the_room, engine: str, base: Path, answers: int, echo: bool = True) -> None:
     from room import SkillProcess
 
     env = _private_env(the_room, base / f"self-{engine}")
     _packs(Path(env["XDG_CONFIG_HOME"]) / "voice-skill", "echo", SELF_TRIGGER)
     ask = write_wav(base / "ask-self.wav", sequence([("give us a tip", flite("give us a tip", "kal16", base / "speech"))], gap=0.3, lead=0.3)[0] * 0.8)
-    skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, "--echo-cancellation", env=env)
+    flags = ["--echo-cancellation"] if echo else []
+    skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, *flags, env=env)
     try:
         for n in range(answers):
             say = ask_for_an_answer(the_room, skill, ask)
@@ -286,8 +287,8 @@ def self_trigger(the_room, engine: str, base: Path, answers: int) -> None:
         peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
     finally:
         skill.stop()
-    print(f"peak RSS of the program (run --echo-cancellation, {engine}, after {answers} answers): {peak:.0f} MB", flush=True)
-    print(f"self-trigger {engine}: {answers} answers with trigger words: {len(acted)} command(s) acted while it spoke {[e['intent'] for e in acted]}; "
+    print(f"peak RSS of the program (run {' '.join(flags) or 'without echo cancellation'}, {engine}, after {answers} answers): {peak:.0f} MB", flush=True)
+    print(f"self-trigger {engine}{'' if echo else ' (no echo cancellation)'}: {answers} answers with trigger words: {len(acted)} command(s) acted while it spoke {[e['intent'] for e in acted]}; "
           f"{len(ignored)} heard and ignored (wake phrases while speaking) {[e['intent'] for e in ignored]}", flush=True)
 
 
@@ -362,6 +363,7 @@ def main() -> None:
     live.add_argument("--tries", type=int, default=10)
     live.add_argument("--self-trigger", type=int, default=0, help="answers with trigger words to play after the stop tries")
     live.add_argument("--seed", type=int, default=13)
+    live.add_argument("--without-echo-cancellation", action="store_true", help="the self-trigger answers without it (for the RSS baseline)")
     sub.add_parser("cost")
     args = parser.parse_args()
     if args.mode == "offline":
