@@ -275,7 +275,7 @@ def self_trigger(the_room, engine: str, base: Path, answers: int, echo: bool = T
     _packs(Path(env["XDG_CONFIG_HOME"]) / "voice-skill", "echo", SELF_TRIGGER)
     ask = write_wav(base / "ask-self.wav", sequence([("give us a tip", flite("give us a tip", "kal16", base / "speech"))], gap=0.3, lead=0.3)[0] * 0.8)
     flags = ["--echo-cancellation"] if echo else []
-    skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, *flags, env=env)
+    skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, *flags, "-v", env=env)
     try:
         for n in range(answers):
             say = ask_for_an_answer(the_room, skill, ask)
@@ -287,6 +287,11 @@ def self_trigger(the_room, engine: str, base: Path, answers: int, echo: bool = T
         peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
     finally:
         skill.stop()
+    reductions = [line.split("; ")[1].split(" dB")[0] for line in skill.stderr_lines if "dB less at the microphone" in line]
+    delays = [line.split("comes ")[1].split(" ms")[0] for line in skill.stderr_lines if "echo comes" in line]
+    if echo:
+        print(f"echo cancellation over the {answers} answers (nothing said over them): dB less at the microphone per playback {reductions}; "
+              f"echo delay after the reference as fed (ms) {delays}", flush=True)
     print(f"peak RSS of the program (run {' '.join(flags) or 'without echo cancellation'}, {engine}, after {answers} answers): {peak:.0f} MB", flush=True)
     print(f"self-trigger {engine}{'' if echo else ' (no echo cancellation)'}: {answers} answers with trigger words: {len(acted)} command(s) acted while it spoke {[e['intent'] for e in acted]}; "
           f"{len(ignored)} heard and ignored (wake phrases while speaking) {[e['intent'] for e in ignored]}", flush=True)
