@@ -10,11 +10,13 @@ The reference is fed REFERENCE_LEAD ahead of the capture time, so that timing er
 latency figures are estimates) leave the echo after its reference, where AEC3's own delay
 estimator finds it; an echo before its reference cannot be cancelled.
 
-Measured (bench/barge_in.py, closing note of issue 13): AEC3 removes 45-70 dB of echo on the
-virtual room's digital loopback and 18-34 dB through a reverberant, band-limited echo path,
-but it also suppresses the start of a word said over the answer (the first 100-180 ms of
-"stop" by 30-55 dB), which is enough for the wake engine to reject it. So echo cancellation
-is off unless [audio] echo_cancellation = true, and it is reported as such.
+Measured (bench/barge_in.py, closing note of issue 13): offline, AEC3 removes 55-70 dB of echo
+on a digital loopback and 18-40 dB through a reverberant, band-limited echo path, but it also
+suppresses the start of a word said over the answer (the first 100-180 ms of "stop" by 30-55
+dB), which is enough for the wake engine to reject it. Live in the virtual room it removed only
+2-17 dB per answer: every answer opens a new output stream whose delay differs (72-172 ms after
+the reference as fed), and AEC3 has to find it again each time. So echo cancellation is off
+unless [audio] echo_cancellation = true.
 
 Nothing here writes audio anywhere; nothing opens a network connection (livekit's audio
 processing runs in its local FFI library).
