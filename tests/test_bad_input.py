@@ -196,6 +196,7 @@ BAD_CONFIGS = {
     "names-a-number": ('[couple]\nnames = ["Sam", 2]\n', "names"),
     "names-empty": ('[couple]\nnames = ["Sam", ""]\n', "names"),
     "device-bool": ("[audio]\ninput_device = true\n", "input_device"),
+    "echo-cancellation-text": ('[audio]\necho_cancellation = "yes"\n', "echo_cancellation"),
     "section-not-table": ("speech = 3\n", "speech"),
     "not-toml": ("[speech\nrate = 140\n", "not valid TOML"),
 }

@@ -260,10 +260,16 @@ def test_say_speaks_one_answer_in_the_natural_voice(room, private_dirs, content)
     assert chime_heard(recording.audio)
 
 
-@pytest.mark.parametrize("engine", SPEECH_ENGINES)
-def test_answers_containing_trigger_words_never_wake_the_skill(room, private_dirs, content, said, engine):
+@pytest.mark.parametrize("engine,echo", [
+    pytest.param("pyttsx3", False, id="pyttsx3"),
+    pytest.param("piper", False, id="piper", marks=requires_piper),
+    pytest.param("pyttsx3", True, id="pyttsx3-echo-cancellation"),
+])
+def test_answers_containing_trigger_words_never_wake_the_skill(room, private_dirs, content, said, engine, echo):
+    """With echo cancellation on too (issue 13): commands are then heard while it speaks, and an
+    answer's own "ask us a question" must still not act."""
     content("echo")
-    skill = start_skill(room, private_dirs, "--speech-engine", engine)
+    skill = start_skill(room, private_dirs, "--speech-engine", engine, *(["--echo-cancellation"] if echo else []))
     try:
         room.play(said("give us a tip"))
         say = skill.wait_for("say", timeout=15)[0]
@@ -309,7 +315,7 @@ def test_stop_in_the_window_and_stop_while_speaking(room, private_dirs, content,
     write_pack(Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases", "long", "tip", [long_text])
     write_pack(Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases", "long", "question", [long_text + " What do you think?"])
     content("long")
-    skill = start_skill(room, private_dirs)
+    skill = start_skill(room, private_dirs, "--echo-cancellation")
     try:
         room.play(said("give us a tip"))
         say = skill.wait_for("say", timeout=15)[0]
@@ -324,7 +330,11 @@ def test_stop_in_the_window_and_stop_while_speaking(room, private_dirs, content,
             stopped = [e for e in skill.of("wake") if e["intent"] == "stop"]
         print(f"stop while speaking: {'heard' if stopped else 'not heard'} ({time.monotonic() - started:.1f} s after it was said)")
         if not stopped:
-            pytest.xfail("'stop' said over the skill's own voice at equal level was not recognised (echo); see the closing note")
+            # Issue 13: with WebRTC AEC3 the echo is gone (45-70 dB here), but the start of a word
+            # said over the answer is suppressed with it (the first 0.1-0.2 s of "stop" by 30-55 dB),
+            # and the wake engine rejects what is left (bench/barge_in.py).
+            pytest.xfail("'stop' said over the skill's own voice was not recognised, even echo-cancelled; see issue 13")
+        assert stopped[0].get("while_speaking") is True
     finally:
         skill.stop()
 

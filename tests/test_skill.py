@@ -97,3 +97,56 @@ def test_stray_commands_never_act_outside_the_window():
     for i, kind in enumerate(("another", "repeat", "stop", "softer", "louder", "slower", "faster")):
         assert skill.on_intent(intent(kind, 1.0 + i)) == [Ignored(kind, "no follow-up window")]
     assert skill.state == LISTENING
+
+
+# ---------------------------------------------------------------- barge-in (issue 13)
+
+from voice_skill.skill import AdjustVoice, StopSpeaking  # noqa: E402
+
+
+def test_without_barge_in_every_command_is_ignored_while_speaking():
+    skill = Skill(picker())
+    skill.on_intent(intent("tip", 1.0))
+    for kind in ("stop", "another", "repeat", "softer", "question"):
+        assert skill.on_intent(intent(kind, 2.0)) == [Ignored(kind, "speaking")]
+    assert skill.state == SPEAKING
+
+
+def test_barge_in_stop_cuts_the_answer_and_closes_the_window():
+    skill = Skill(picker(), barge_in=True)
+    skill.on_intent(intent("tip", 1.0))
+    assert skill.on_intent(intent("stop", 3.0)) == [StopSpeaking()]
+    assert skill.state == LISTENING
+    skill.on_speech_done(3.1)  # the runner cut the answer
+    assert skill.state == LISTENING
+    assert skill.on_intent(intent("another", 4.0)) == [Ignored("another", "no follow-up window")]
+
+
+def test_barge_in_never_lets_a_wake_phrase_act_while_speaking():
+    skill = Skill(picker(), barge_in=True)
+    skill.on_intent(intent("tip", 1.0))
+    for kind in ("question", "tip", "deeper", "skip", "goodnight", "favorite"):
+        assert skill.on_intent(intent(kind, 2.0)) == [Ignored(kind, "speaking")]
+    assert skill.state == SPEAKING
+
+
+def test_barge_in_another_repeat_and_voice_changes_act_while_speaking():
+    skill = Skill(picker(), barge_in=True)
+    first = skill.on_intent(intent("tip", 1.0))[0].phrase
+    another = skill.on_intent(intent("another", 2.0))
+    assert isinstance(another[0], Say) and another[0].phrase.kind == "tip" and another[0].phrase != first
+    repeat = skill.on_intent(intent("repeat", 3.0))
+    assert isinstance(repeat[0], Say) and repeat[0].phrase == another[0].phrase
+    assert skill.on_intent(intent("softer", 4.0)) == [AdjustVoice("softer")]
+    assert skill.state == SPEAKING  # "Softer." is said; the window opens after it
+    skill.on_speech_done(5.0)
+    assert skill.state == FOLLOW_UP
+
+
+def test_barge_in_on_a_timed_moment_leaves_no_timer():
+    timed = Phrase("moment-1", "tip", "moments", "light", "Look at each other.", "test:1", seconds=60)
+    skill = Skill(lambda wanted: timed, barge_in=True)
+    skill.on_intent(intent("tip", 1.0))
+    assert skill.on_intent(intent("stop", 2.0)) == [StopSpeaking()]
+    assert skill.on_speech_done(2.1) == []
+    assert skill.on_time(100.0) == []

@@ -14,12 +14,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 import numpy as np
 
 from voice_skill.errors import UserError
 from voice_skill.recognizers.base import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from voice_skill.echo import PlaybackReference
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class AudioChunk:
     pcm: bytes  # signed 16-bit little-endian, mono
     rate: int
     start: float  # seconds into the stream
+    captured: float | None = None  # time.monotonic() when its first sample was captured (live input only)
 
 
 class AudioSource(Protocol):
@@ -199,7 +203,7 @@ class Microphone:
         self._sd = _sounddevice()
         self._device = device
         self._chunk_seconds = chunk_seconds
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(2, int(queue_seconds / chunk_seconds)))
+        self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(maxsize=max(2, int(queue_seconds / chunk_seconds)))
         self.overflows = 0
         self.dropped_blocks = 0
         self._reported = (0, 0)
@@ -241,8 +245,12 @@ class Microphone:
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
             self.overflows += 1
+        # When the block's first sample reached the microphone: now, less the block and the
+        # input latency PortAudio reports (an estimate; the echo canceller allows for its error).
+        latency = self._stream.latency if self._stream is not None else 0.0
+        captured = time.monotonic() - frames / self.rate - latency
         try:
-            self._queue.put_nowait(indata[:, 0].copy())
+            self._queue.put_nowait((indata[:, 0].copy(), captured))
         except queue.Full:
             self.dropped_blocks += 1
 
@@ -270,12 +278,17 @@ class Microphone:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Raw int16 blocks at the capture rate, until closed; DeviceLost when the stream dies."""
+        for block, _ in self.timed_blocks():
+            yield block
+
+    def timed_blocks(self) -> Iterator[tuple[np.ndarray, float]]:
+        """blocks(), each with the time.monotonic() at which its first sample was captured."""
         if self._stream is None:
             self.open()
         last = time.monotonic()
         while not self._closed.is_set():
             try:
-                block = self._queue.get(timeout=0.2)
+                item = self._queue.get(timeout=0.2)
             except queue.Empty:
                 stream = self._stream
                 if self._closed.is_set():
@@ -283,11 +296,11 @@ class Microphone:
                 if stream is None or not stream.active or time.monotonic() - last > self.STALL_SECONDS:
                     raise DeviceLost("the microphone stopped delivering audio")
                 continue
-            if block is None:
+            if item is None:
                 return
             last = time.monotonic()
             self._report_losses()
-            yield block
+            yield item
 
     def close(self) -> None:
         self._closed.set()
@@ -340,11 +353,11 @@ class LiveMicrophone:
                     reinitialize_portaudio()
                     mic = self._mic = Microphone(resolve_device(self._spec, "input"), self._rate)
                 resampler = soxr.ResampleStream(mic.rate, SAMPLE_RATE, 1, dtype="int16") if mic.rate != SAMPLE_RATE else None
-                for block in mic.blocks():
+                for block, captured in mic.timed_blocks():
                     if resampler is not None:
                         block = resampler.resample_chunk(block)
                     if len(block):
-                        yield AudioChunk(block.astype(np.int16).tobytes(), SAMPLE_RATE, emitted / SAMPLE_RATE)
+                        yield AudioChunk(block.astype(np.int16).tobytes(), SAMPLE_RATE, emitted / SAMPLE_RATE, captured)
                         emitted += len(block)
                     backoff = 0.5
                     lost = False
@@ -452,9 +465,10 @@ class Playback:
 class Speaker:
     """PortAudio output: plays Sound objects, one at a time, with the device under our control."""
 
-    def __init__(self, device: int | None = None):
+    def __init__(self, device: int | None = None, reference: "PlaybackReference | None" = None):
         self._sd = _sounddevice()
         self._device = device
+        self.reference = reference  # told what is played and when, for echo cancellation
         try:
             info = self._sd.query_devices(device, "output")
         except Exception as exc:
@@ -467,18 +481,27 @@ class Speaker:
 
         def run() -> None:
             block = max(256, sound.rate // 20)
+            segment = None
             try:
                 with self._sd.OutputStream(device=self._device, samplerate=sound.rate, channels=1, dtype="int16", latency="high") as stream:
                     for start in range(0, len(sound.samples), block):
                         if stop.is_set():
                             stream.abort()  # cut short now, drop what is buffered
+                            if segment is not None:
+                                self.reference.cut(segment, time.monotonic())
                             return
+                        if start == 0 and self.reference is not None:
+                            # The first write goes into an empty buffer: it is heard after the
+                            # output latency PortAudio reports (bench/barge_in.py measures the rest).
+                            segment = self.reference.playing(sound.samples, sound.rate, time.monotonic() + stream.latency)
                         stream.write(sound.samples[start : start + block].reshape(-1, 1))
                         playback.mark_first_sample()
                     stream.stop()  # returns once the buffered audio has been played out
                 playback.completed = True
             except Exception as exc:  # device gone mid-answer: reported, never fatal
                 playback.error = exc
+                if segment is not None:
+                    self.reference.cut(segment, time.monotonic())
             finally:
                 playback.mark_first_sample()
 

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", type=Path, help="read audio from this WAV file instead of the microphone, then exit")
     run.add_argument("--input-device", help="microphone: name (or part of it) or index")
     run.add_argument("--input-rate", type=int, help="capture rate in Hz (default: 16000 if the microphone offers it, else its own)")
+    run.add_argument("--echo-cancellation", dest="echo_cancellation", action="store_true", default=None,
+                     help="cancel its own voice at the microphone and act on 'stop' while it speaks (experimental; [audio] echo_cancellation)")
     run.add_argument("--engine", choices=["auto", "vosk", "pocketsphinx"], help="speech recognizer (default: auto)")
     run.add_argument(
         "--wake-signals", choices=["fused", "phonetic", "neural"],
@@ -117,7 +119,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     rate = getattr(args, "input_rate", None)
     if rate is not None and not 8000 <= rate <= 192000:
         raise UserError(f"--input-rate {rate}: use a sample rate in Hz from 8000 to 192000, such as 16000 or 48000")
-    for name in ("input_device", "output_device", "input_rate"):
+    for name in ("input_device", "output_device", "input_rate", "echo_cancellation"):
         value = getattr(args, name, None)
         if value is not None:
             audio = replace(audio, **{name: value})
@@ -292,19 +294,36 @@ def _fallback(voice, engine):
     return Synthesizer(replace(voice, voice=None)) if engine.name == "piper" else None
 
 
-def _answers(settings: Settings, synthesizer):
-    """The speaker and synthesizer, or None with --no-speak (no synthesizer)."""
+def _answers(settings: Settings, synthesizer, reference=None):
+    """The speaker and synthesizer, or None with --no-speak (no synthesizer). `reference`: told
+    what the speaker plays (echo cancellation)."""
     if synthesizer is None:
         return None
     from voice_skill.audio import Speaker, resolve_device
     from voice_skill.runner import SpokenAnswers
 
     try:
-        speaker = Speaker(resolve_device(settings.audio.output_device, "output"))
+        speaker = Speaker(resolve_device(settings.audio.output_device, "output"), reference)
     except BaseException:
         synthesizer.close()  # no worker is left behind by a bad speaker
         raise
     return SpokenAnswers(synthesizer, speaker, _fallback(synthesizer.voice, synthesizer.engine))
+
+
+def _echo_canceller(settings: Settings, live: bool):
+    """The echo canceller when [audio] echo_cancellation asks for it and the skill speaks from a
+    live microphone (a file has no speaker reference: nothing changes). Where it cannot run,
+    one line says so and the skill listens as without it."""
+    if not settings.audio.echo_cancellation or not live:
+        return None
+    from voice_skill.echo import PlaybackReference, build_echo_canceller
+
+    echo, why = build_echo_canceller(PlaybackReference())
+    if echo is None:
+        print(f"voice-skill: echo cancellation cannot run on this machine ({why}); 'stop' is heard after an answer, not while it speaks", file=sys.stderr)
+    else:
+        print("voice-skill: echo cancellation on (WebRTC AEC3): 'stop', 'another one', 'repeat that' and voice changes are heard while it speaks", file=sys.stderr)
+    return echo
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -335,16 +354,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if synthesizer is not None:
             synthesizer.close()
         raise
-    answers = _answers(settings, synthesizer)
+    echo = _echo_canceller(settings, live=args.input is None and synthesizer is not None)
+    answers = _answers(settings, synthesizer, echo.reference if echo is not None else None)
     # The stream's second 0 is now: a file is heard as if it were being said from now on.
     skill = Skill(
         pick, SkillTiming(follow_up_window=settings.skill.follow_up_window), StreamClock.from_now(), _quiet_rules(settings),
-        names=settings.couple.names, next_turn=memory.next_turn, peek=pick.peek,
+        names=settings.couple.names, next_turn=memory.next_turn, peek=pick.peek, barge_in=echo is not None,
     )
     runner = Runner(
         source, recognizer, IntentMatcher(table), skill, EventWriter(sys.stdout, args.json), answers,
         realtime=args.input is None, voice=voice, voice_store=store, ready=settings.skill.ready_sound, memory=memory,
-        night_voice=_night_voice(settings),
+        night_voice=_night_voice(settings), echo=echo,
     )
 
     def on_signal(signum, frame):

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from voice_skill.memory import Memory
 from voice_skill.night import NightVoice
 from voice_skill.skill import TIMER, AdjustVoice, Favorite, Forget, Goodnight, Ignored, NextTurn, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
 from voice_skill.speech import SpeechError, Synthesizer, Voice, VoiceStore, adjusted
+
+if TYPE_CHECKING:
+    from voice_skill.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,7 @@ class Runner:
         ready: bool = True,
         memory: Memory | None = None,
         night_voice: NightVoice = NightVoice(),
+        echo: "EchoCanceller | None" = None,
     ):
         self.source = source
         self.recognizer = recognizer
@@ -161,6 +165,7 @@ class Runner:
         self.ready = ready  # live mode with a speaker: a soft sound says listening has started
         self.memory = memory if memory is not None else Memory()  # skips and favourites (ids and dates)
         self.night_voice = night_voice
+        self.echo = echo  # removes its own voice from live chunks (the speaker tells it what it plays)
         self._voice_changed = False  # "speak louder" (or any change) this session wins over the night volume
         self.now = 0.0
         self.recognizer_errors = 0
@@ -178,6 +183,8 @@ class Runner:
         deaf_until = 0.0  # stream seconds: the ready sound, as the microphone hears it
         try:
             for chunk in self.source.chunks():
+                if self.echo is not None:  # before anything hears it; it runs only while the speaker plays
+                    chunk = replace(chunk, pcm=self.echo.process(chunk.pcm, chunk.captured))
                 if not listening:  # the first audio has arrived: from now on it hears
                     deaf_until = chunk.start + self._play_ready_sound()
                     self.emit("listening", engine=self.recognizer.name)
@@ -271,6 +278,7 @@ class Runner:
                 self._on_intent(intent)
 
     def _on_intent(self, intent: Intent) -> None:
+        speaking = self.skill.speaking and self._playback is not None
         actions = self.skill.on_intent(intent)
         ignored = [a for a in actions if isinstance(a, Ignored)]
         for action in ignored:
@@ -281,8 +289,12 @@ class Runner:
         if ignored:
             return
         self.wakes += 1
-        log.info("%s heard at %.2f s", intent.kind, intent.at)
-        self.emit("wake", intent=intent.kind, at=round(intent.at, 2))
+        if speaking:
+            log.info("%s heard at %.2f s while speaking (barge-in through echo cancellation): the answer is cut", intent.kind, intent.at)
+            self.emit("wake", intent=intent.kind, at=round(intent.at, 2), while_speaking=True)
+        else:
+            log.info("%s heard at %.2f s", intent.kind, intent.at)
+            self.emit("wake", intent=intent.kind, at=round(intent.at, 2))
         for action in actions:
             if isinstance(action, StopSpeaking):
                 self._cut_playback()

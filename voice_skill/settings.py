@@ -7,6 +7,8 @@ checked, and a bad one is reported with the file and the key.
     input_device = "USB"      # name (part of it) or index; default: the system default
     output_device = 0
     input_rate = 48000        # only for microphones that misreport their rates
+    echo_cancellation = false # true: cancel its own voice at the microphone and act on "stop"
+                              # while it speaks (needs livekit; experimental, see issue 13)
 
     [recognition]
     engine = "auto"           # auto | vosk | pocketsphinx
@@ -85,6 +87,7 @@ class AudioSettings:
     input_device: str | None = None
     output_device: str | None = None
     input_rate: int | None = None  # capture rate; default: 16 kHz if the device can, else its own
+    echo_cancellation: bool = False  # barge-in: echo-cancelled microphone, commands while it speaks
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,9 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
     if section == "audio":
         if name == "input_rate":
             _check(where, key, value, "a sample rate in Hz from 8000 to 192000", isinstance(value, int) and not isinstance(value, bool) and 8000 <= value <= 192000)
+            return value
+        if name == "echo_cancellation":
+            _check(where, key, value, "true or false", isinstance(value, bool))
             return value
         return _device(where, key, value)
     if section == "recognition":

@@ -134,6 +134,9 @@ class StopTimer:
 Action = Say | StopSpeaking | AdjustVoice | Ignored | Forget | Favorite | Goodnight | StartTimer | TimeUp | StopTimer | NextTurn
 
 VOICE_CHANGES = ("softer", "louder", "slower", "faster")
+# Commands that make sense while it speaks, acted on then only with barge-in (echo cancellation):
+# "stop" cuts the answer, the others cut it and do what they do right after an answer.
+BARGE_IN_INTENTS = frozenset({"stop", "another", "repeat", *VOICE_CHANGES})
 
 
 class Skill:
@@ -146,8 +149,10 @@ class Skill:
         names: tuple[str, ...] = (),
         next_turn: str | None = None,
         peek: Callable[[Wanted], Phrase | None] | None = None,
+        barge_in: bool = False,
     ):
         self._pick = pick
+        self.barge_in = barge_in  # the microphone hears past its own voice (echo cancellation)
         self._peek = peek  # what pick would answer now, without taking it (for upcoming())
         self.timing = timing
         self.clock = clock
@@ -206,12 +211,25 @@ class Skill:
         at, kind = intent.at, intent.kind
         self._update(at)
         if self.state == SPEAKING:
-            # "stop" over its own voice is not acted on: without echo cancellation the
+            # Without echo cancellation "stop" over its own voice is not acted on: the
             # microphone hears mostly the answer itself, and its last word was heard as "stop"
-            # in the room (a self-made stop that closed the follow-up window). "stop" right
-            # after the answer works; cutting an answer short waits for echo cancellation.
-            return [Ignored(kind, "speaking")]
-        if at < self._quiet_until:
+            # in the room (a self-made stop that closed the follow-up window). With it
+            # (barge_in), the commands that make sense while it speaks act; wake phrases never do.
+            if not (self.barge_in and kind in BARGE_IN_INTENTS and self.last is not None):
+                return [Ignored(kind, "speaking")]
+            if kind != "stop" and self.quiet_at(at):  # saying goodnight: only "stop" cuts it
+                return [Ignored(kind, "quiet")]
+            self._active_at = at
+            self._timed = None  # a timed moment cut short: no timer after it
+            self._closing = False
+            if kind == "stop":
+                self.state = LISTENING
+                self._follow_up_until = float("-inf")
+                return [StopSpeaking()]
+            # The others do what they do right after an answer (the runner's next sound cuts this one).
+            self.state = FOLLOW_UP
+            self._follow_up_until = at
+        elif at < self._quiet_until:
             return [Ignored(kind, "own voice")]
         if self.state == TIMER:
             if kind != "stop":
