@@ -31,9 +31,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from voice_skill.audio import to_int16_mono
+from voice_skill.recognizers.base import SAMPLE_RATE as RATE
+
 log = logging.getLogger(__name__)
 
-RATE = 16000
 FRAME = RATE // 100  # AEC3 works on 10 ms frames
 REFERENCE_LEAD = 0.25  # seconds: the reference is fed this far ahead of the capture time (measured in the
 # virtual room: with PortAudio's latency figures the echo came 0.14-0.19 s before the reference as stamped)
@@ -66,7 +68,7 @@ class PlaybackReference:
         pcm = samples.astype(np.float32) / 32768.0
         if rate != RATE:
             pcm = soxr.resample(pcm, rate, RATE)
-        segment = Segment(starts, (np.clip(pcm, -1.0, 1.0) * 32767.0).astype(np.int16))
+        segment = Segment(starts, to_int16_mono(pcm))
         with self._lock:
             now = time.monotonic()
             self._segments = [s for s in self._segments if s.ends > now - HISTORY_SECONDS] + [segment]
@@ -162,7 +164,6 @@ class EchoCanceller:
         self._energy[1] += float(np.dot(out.astype(np.float64), out.astype(np.float64)))
         self.seconds_spent += time.process_time() - started
         return out.tobytes()
-
 
     def _measure_delay(self, near: np.ndarray, far: np.ndarray) -> None:
         """Once per stretch of playback: where the echo is, relative to the reference as fed
