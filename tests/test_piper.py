@@ -43,6 +43,13 @@ def mean_duration(synth, text: str, voice: Voice, takes: int = 3) -> float:
     return sum(synth.render(text, replace(voice, volume=round(voice.volume - 0.001 * i, 3))).duration for i in range(takes)) / takes
 
 
+def mean_loudness(synth, text: str, voice: Voice, takes: int = 3) -> float:
+    """The mean loudness of a few fresh renders (as mean_duration)."""
+    from dataclasses import replace
+
+    return sum(loudness(synth.render(text, replace(voice, volume=round(voice.volume - 0.001 * i, 3)))) for i in range(takes)) / takes
+
+
 @pytest.fixture(scope="module")
 def piper():
     with Synthesizer(engine=SpeechEngine("piper", default_voice())) as synth:
@@ -74,12 +81,12 @@ def test_two_sentences_come_with_a_pause_between(piper):
 def test_bedtime_defaults_are_slower_and_softer_than_piper_as_it_comes(piper):
     """The same bedtime numbers as for pyttsx3 (140 words per minute, volume 0.6) make Piper
     slower and softer than the voice's own pace at full scale."""
-    bedtime = piper.render(TIP)
-    natural = piper.render(TIP, Voice(rate=NATURAL_RATE, volume=1.0))
     assert synthesis_for(Voice().rate, Voice().volume).length_scale > 1.3
     slow, as_it_comes = mean_duration(piper, TIP, Voice()), mean_duration(piper, TIP, Voice(rate=NATURAL_RATE, volume=1.0))
     assert slow > as_it_comes * 1.15, (slow, as_it_comes)
-    assert loudness(bedtime) < loudness(natural) * 0.75
+    # Loudness varies from render to render too (0.58-0.67 of the natural one here, once 0.80 in
+    # CI): the mean of three of each.
+    assert mean_loudness(piper, TIP, Voice()) < mean_loudness(piper, TIP, Voice(rate=NATURAL_RATE, volume=1.0)) * 0.75
 
 
 @requires_piper
