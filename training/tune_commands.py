@@ -27,10 +27,10 @@ the verifier, its evidence (phrase, fit, speaking rate, worst word, noisy) in
 it in seconds. Collect again after changing the spotter, the verifier or the front end.
 
 The pick: the most commands heard with no false command on ordinary speech (short clips
-and long files) and no more false commands on near misses and on the sentences with command
-words than the rule in force; ties to the rule in force, then to one rate bar for every
-command (``short_command_phones_per_second``, a bar of its own for "stop", stays in the grid
-to show whether one would help).
+and long files) and no more false commands on near misses, on the sentences with command
+words or between commands than the rule in force; ties to the rule in force, then to one
+rate bar for every command (``short_command_phones_per_second``, a bar of its own for
+"stop", stays in the grid to show whether one would help).
 """
 
 from __future__ import annotations
