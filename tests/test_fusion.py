@@ -72,3 +72,25 @@ def test_a_certain_neural_score_accepts_a_fit_below_the_floor_but_not_below_the_
     assert not decide(rule, replace(RUN_ON, phones_per_second=4.0), 1.0, noisy=False).accept  # too slow to be a request
     assert not decide(replace(rule, signals="phonetic"), RUN_ON, 1.0, noisy=False).accept  # the phonetic path alone
     assert not decide(replace(rule, neural_certain=1.01), RUN_ON, 1.0, noisy=False).accept  # off
+
+
+# A one-word "stop" said by itself: 4 phones over a 0.75 s word span.
+STOP = PhoneticEvidence("stop", -2.7, -3.1, 5.3)
+
+
+def test_a_command_has_its_own_bar_rate_and_noisy_allowance():
+    """fusion.command_fits, which WakeEngine._command asks: the command bar, lower by the
+    commands' own allowance while noise is suppressed, and the commands' own rate bar (a
+    one-word command is slow by this measure), not the wake phrases' (5.5, no allowance)."""
+    from voice_skill.recognizers.fusion import command_bars, command_fits
+
+    rule = FusionRule(min_command_score=-2.5, min_command_phones_per_second=5.0, command_noisy_allowance=0.4, min_phones_per_second=5.5, noisy_allowance=0.0)
+    assert not command_fits(rule, STOP, noisy=False)  # -2.7 is below -2.5
+    assert command_fits(rule, STOP, noisy=True)  # ... but not below -2.9
+    assert command_fits(rule, replace(STOP, frame_score=-2.2), noisy=False)  # 5.3 phones/s is a command's rate
+    assert not command_fits(rule, replace(STOP, frame_score=-2.2, phones_per_second=4.6), noisy=False)
+    assert not command_fits(rule, replace(STOP, frame_score=-3.0), noisy=True)
+    assert not command_fits(replace(rule, command_noisy_allowance=0.0), STOP, noisy=True)
+    assert command_bars(rule, True) == "command bar -2.90/frame (noisy), 5.0 phones/s"
+    defaults = FusionRule()  # picked on dev: training/tune_commands.py
+    assert (defaults.min_command_score, defaults.min_command_phones_per_second, defaults.command_noisy_allowance) == (-2.5, 5.0, 0.4)

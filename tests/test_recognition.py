@@ -237,3 +237,18 @@ def test_a_command_that_does_not_fit_never_acts(audio_cache: Path, engine_factor
         refused += [r.getMessage() for r in caplog.records if "ends with 'stop', but no wake phrase fits" in r.getMessage()]
     assert refused, "no 'stop' was refused both ways: this test no longer tests the path it is for"
     assert found == []
+
+
+def test_the_observer_sees_each_command_decision_with_its_evidence(audio_cache: Path, engine_factory):
+    """training/tune_commands.py keeps what the observer sees of each command: the phrase,
+    its fit and speaking rate, and whether it was heard under the rule in force."""
+    from voice_skill.recognizers.wake_engine import CommandDecision
+
+    engine = engine_factory()
+    seen: list = []
+    engine.observer = seen.append
+    audio, _ = sequence([("a bit louder", flite("a bit louder", "kal16", audio_cache))])
+    assert [i for i, _ in detect(engine, audio)] == ["louder"]
+    commands = [d for d in seen if isinstance(d, CommandDecision)]
+    assert len(commands) == 1 and commands[0].heard and commands[0].phonetic.text == "a bit louder"
+    assert commands[0].phonetic.phones_per_second > 0 and commands[0].phonetic.frame_score > -99

@@ -145,3 +145,45 @@ def test_fusion_tuning_uses_dev_voices_and_dev_texts_only():
     for name in ("dev_near_misses.txt", "dev_leadins.txt", "dev_sentences.txt"):
         texts = {normalize(t) for t in tune_fusion._lines(name)}
         assert texts and texts.isdisjoint(held_out) and texts.isdisjoint(_lines(ORDINARY_SENTENCES))
+
+
+def test_command_tuning_uses_dev_texts_only():
+    """training/tune_commands.py: its own list of everyday sentences with command words is a
+    dev text like the others, never an evaluation text, and has sentences for it to hear."""
+    from training import tune_commands
+
+    held_out = set(_lines(BENCH / "heldout_near_misses.txt"))
+    texts = {normalize(t) for t in tune_commands._lines("dev_command_sentences.txt")}
+    assert len(texts) >= 20
+    for source, evaluation in _evaluation_texts().items():
+        padded = [f" {t} " for t in evaluation]
+        clashes = sorted(t for t in texts if any(f" {t} " in p for p in padded) or t in evaluation)
+        assert not clashes, f"bench/dev_command_sentences.txt contains {source}: {clashes}"
+    assert texts.isdisjoint(held_out)
+    table = load_triggers(REPO / "phrases" / "triggers.toml")
+    words = tune_commands.command_words(tune_commands._commands(table))
+    assert all(words & set(t.split()) for t in texts)
+
+
+def test_command_tuning_replays_the_run_time_command_rule(tmp_path, capsys):
+    """The command evidence of each dev clip is replayed through the command rule: a command
+    that fits is heard, one said too slowly or fitting too poorly is not, and a command heard
+    in ordinary speech is a false command."""
+    import pickle
+
+    from training import tune_commands
+
+    records = [
+        (("dev", "clean", "another one", "command", "another"), [("another one", -1.2, 9.0, -1.9, False, 7)]),
+        (("dev", "fan5", "stop", "command", "stop"), [("stop", -3.9, 6.0, -4.6, False, 4)]),
+        (("dev", "ordinary", "the train was late", "ordinary", None), [("next one", -5.5, 9.0, -7.0, False, 8)]),
+        (("dev", "clean", "stop it", "words", None), [("stop", None, None, None, False, 4)]),
+    ]
+    path = tmp_path / "evidence.pkl"
+    path.write_bytes(pickle.dumps(records))
+    assert tune_commands.main(["check", "--evidence", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "the rule in force: heard 1/2" in out and "ordinary 0" in out
+    assert tune_commands.main(["grid", "--evidence", str(path)]) == 0
+    pick = capsys.readouterr().out.splitlines()[-1]
+    assert pick.startswith("pick: heard 2/2") and "ordinary 0" in pick

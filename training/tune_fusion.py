@@ -173,12 +173,16 @@ def long_ordinary():
 def collect(out: Path = EVIDENCE) -> None:
     from voice_skill.recognizers.choose import build_wake_engine
     from voice_skill.recognizers.fusion import FusionRule
-    from voice_skill.recognizers.wake_engine import EngineOptions
+    from voice_skill.recognizers.wake_engine import EngineOptions, WakeDecision
     from voice_skill.intents import load_triggers
     from voice_skill.phrases import bundled_phrases_dir
 
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
-    wide_open = FusionRule(min_frame_score=-99, floor_frame_score=-99, min_worst_word=-99, min_phones_per_second=0, neural_veto=-1, min_margin=-99)
+    # The command bars as they were when this was collected (a rate bar of 0, no noisy allowance).
+    wide_open = FusionRule(
+        min_frame_score=-99, floor_frame_score=-99, min_worst_word=-99, min_phones_per_second=0, neural_veto=-1, min_margin=-99,
+        min_command_phones_per_second=0, command_noisy_allowance=0.0,
+    )
     records: list[tuple[Clip, list]] = []
     engine = build_wake_engine("fused", table, report=lambda line: None, options=EngineOptions(rule=wide_open))
     for clip, audio in itertools.chain(dev_clips(), long_ordinary()):
@@ -191,7 +195,8 @@ def collect(out: Path = EVIDENCE) -> None:
         engine.finish()
         # The clip as a plain tuple: run as a script, Clip is __main__.Clip, which a pickle
         # could not find again from anywhere else.
-        records.append((tuple(asdict(clip).values()), [(d.text, d.phonetic, d.neural, d.noisy) for d in decisions]))
+        # Wake decisions only: the observer sees command decisions too (training/tune_commands.py).
+        records.append((tuple(asdict(clip).values()), [(d.text, d.phonetic, d.neural, d.noisy) for d in decisions if isinstance(d, WakeDecision)]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(pickle.dumps(records))
     print(f"{len(records)} clips, {sum(len(d) for _, d in records)} decisions -> {out}")

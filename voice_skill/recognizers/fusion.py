@@ -62,6 +62,12 @@ class FusionRule:
     min_margin_decoy: float = 0.0  # ... and than the trigger table's own decoys (a listed decoy that fits better wins)
     noisy_margin_allowance: float = 0.0  # how much lower min_margin is while noise is suppressed
     min_command_score: float = -2.5  # the fit a command ("another one") needs (its own bar: commands have no rivals)
+    # The commands' own speaking-rate bar and noisy allowance, picked on dev
+    # (training/tune_commands.py): a one-word "stop" is slow by this measure, and the wake
+    # phrases' 5.5 refused one on dev; the allowance hears 36 more of 348 dev commands in fan
+    # noise with no false command more. A rate bar per phone count heard no more on dev.
+    min_command_phones_per_second: float = 5.0
+    command_noisy_allowance: float = 0.4  # how much lower min_command_score is while noise is suppressed
     alone_rivals: str = DECOYS_ONLY  # what a phrase said by itself is weighed against: all rivals, or the decoys only
     whole_frame_score: float | None = -3.5  # rule 0's bar (the engine before v2's); None: no rule 0
     whole_noisy_allowance: float = 0.8  # how much lower it is while noise is suppressed (the engine before v2's)
@@ -82,6 +88,19 @@ def whole_fits(rule: FusionRule, phonetic: PhoneticEvidence, noisy: bool) -> boo
         return False
     # No generated sound-alike may fit clearly better (the allowance of rule 2).
     return not rule.use_rivals or phonetic.margin is None or phonetic.margin >= rule.min_margin
+
+
+def command_fits(rule: FusionRule, phonetic: PhoneticEvidence, noisy: bool) -> bool:
+    """A command that is the whole utterance (the engine checks that) is heard when its words
+    fit at the command bar (lower while noise is suppressed) at the commands' speaking rate."""
+    bar = rule.min_command_score - (rule.command_noisy_allowance if noisy else 0.0)
+    return phonetic.frame_score >= bar and phonetic.phones_per_second >= rule.min_command_phones_per_second
+
+
+def command_bars(rule: FusionRule, noisy: bool) -> str:
+    """The command bars in force, for the -v log."""
+    bar = rule.min_command_score - (rule.command_noisy_allowance if noisy else 0.0)
+    return f"command bar {bar:.2f}/frame{' (noisy)' if noisy else ''}, {rule.min_command_phones_per_second:.1f} phones/s"
 
 
 def accepted_phrase(decision: Decision, phonetic: PhoneticEvidence) -> str:

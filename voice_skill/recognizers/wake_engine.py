@@ -17,8 +17,9 @@ Stages, each in a module of its own:
 4. The neural detector scores the same moment of audio.
 5. The fusion rule accepts or rejects; the -v log names the rule and shows every score.
 
-Commands ("another one", "speak softer") are checked for fit only; whether they may act
-(inside the follow-up window) is the skill's decision.
+Commands ("another one", "speak softer") are checked for fit and speaking rate only
+(fusion.command_fits); whether they may act (inside the follow-up window) is the skill's
+decision.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from voice_skill.errors import UserError
 from voice_skill.intents import WAKE_INTENTS, TriggerTable
 from voice_skill.recognizers.base import SAMPLE_RATE, Heard
 from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, Speech, SpeechEnded, SpeechStarted
-from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, accepted_phrase, decide, neural_matters
+from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, accepted_phrase, command_bars, command_fits, decide, neural_matters
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
 from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
 from voice_skill.recognizers.verification import ALL_RIVALS, BOTH, DECOYS_ONLY, MIN_MARGIN, PhoneticEvidence, PhoneticVerifier
@@ -76,7 +77,7 @@ class WakeEngine:
     name = "pocketsphinx"
 
     def __init__(self, table: TriggerTable, options: EngineOptions = EngineOptions(), neural=None, observer=None):
-        self.observer = observer  # called with every WakeDecision (for tuning and tests)
+        self.observer = observer  # called with every WakeDecision and CommandDecision (for tuning and tests)
         self.options = options
         self.rule = options.rule
         hmm, dictionary = model_paths()
@@ -334,9 +335,14 @@ class WakeEngine:
             return None
         window = self._window(self._speech_start - WINDOW_LEAD)
         evidence = self.verifier.verify_command(window)
-        bar = self.rule.min_command_score - (self.rule.noisy_allowance if noisy else 0.0)
-        fits = evidence is not None and evidence.frame_score >= bar and evidence.phones_per_second >= self.rule.min_phones_per_second
-        log.debug("%s: command %r: %s -> %s", where, candidate.text, evidence.describe() if evidence else "a wake phrase fits better", "heard" if fits else "not a command")
+        fits = evidence is not None and command_fits(self.rule, evidence, noisy)
+        if self.observer is not None:
+            self.observer(CommandDecision(candidate.text, candidate, evidence, noisy, fits))
+        log.debug(
+            "%s: command %r: %s -> %s (%s)",
+            where, candidate.text, evidence.describe() if evidence else "a wake phrase fits better",
+            "heard" if fits else "not a command", command_bars(self.rule, noisy),
+        )
         if not fits:
             return None
         return [Heard(evidence.text, self._utterance, self.frontend.now, _confidence(evidence), True, candidate.start, end)]
@@ -353,6 +359,18 @@ class WakeDecision:
     noisy: bool
     accept: bool
     rule: str
+
+
+@dataclass(frozen=True)
+class CommandDecision:
+    """Everything that went into one command decision (a command spotted as the whole
+    utterance, no longer than the command said slowly, and decoded again)."""
+
+    text: str  # the command the spotter found
+    candidate: Candidate
+    phonetic: PhoneticEvidence | None  # None: a wake phrase fits the utterance better
+    noisy: bool
+    heard: bool
 
 
 def _neural_note(score: float | None, asked: bool, available: bool, signals: str) -> str:
