@@ -84,13 +84,27 @@ def test_a_command_has_its_own_bar_rate_and_noisy_allowance():
     one-word command is slow by this measure), not the wake phrases' (5.5, no allowance)."""
     from voice_skill.recognizers.fusion import command_bars, command_fits
 
-    rule = FusionRule(min_command_score=-2.5, min_command_phones_per_second=5.0, command_noisy_allowance=0.4, min_phones_per_second=5.5, noisy_allowance=0.0)
+    rule = FusionRule(min_command_score=-2.5, min_one_word_command_score=-2.5, min_command_phones_per_second=5.0, command_noisy_allowance=0.4, min_phones_per_second=5.5, noisy_allowance=0.0)
     assert not command_fits(rule, STOP, noisy=False)  # -2.7 is below -2.5
     assert command_fits(rule, STOP, noisy=True)  # ... but not below -2.9
     assert command_fits(rule, replace(STOP, frame_score=-2.2), noisy=False)  # 5.3 phones/s is a command's rate
     assert not command_fits(rule, replace(STOP, frame_score=-2.2, phones_per_second=4.6), noisy=False)
     assert not command_fits(rule, replace(STOP, frame_score=-3.0), noisy=True)
     assert not command_fits(replace(rule, command_noisy_allowance=0.0), STOP, noisy=True)
-    assert command_bars(rule, True) == "command bar -2.90/frame (noisy), 5.0 phones/s"
-    defaults = FusionRule()  # picked on dev: training/tune_commands.py
+    assert command_bars(rule, "another one", True) == "command bar -2.90/frame (noisy), 5.0 phones/s"
+    defaults = FusionRule()  # chosen on dev: training/tune_commands.py
     assert (defaults.min_command_score, defaults.min_command_phones_per_second, defaults.command_noisy_allowance) == (-2.5, 5.0, 0.4)
+
+
+def test_a_one_word_command_has_a_bar_of_its_own():
+    """'stop' has no other word to carry its fit: its own bar is lower; a command of two
+    words or more keeps the command bar."""
+    from voice_skill.recognizers.fusion import command_bars, command_fits
+
+    rule = FusionRule(min_command_score=-2.5, min_one_word_command_score=-4.0, command_noisy_allowance=0.4, min_command_phones_per_second=5.0)
+    assert command_fits(rule, replace(STOP, frame_score=-3.9), noisy=False)
+    assert not command_fits(rule, replace(STOP, frame_score=-4.1), noisy=False)
+    assert command_fits(rule, replace(STOP, frame_score=-4.3), noisy=True)  # the noisy allowance applies to it too
+    assert not command_fits(rule, PhoneticEvidence("another one", -3.9, -4.0, 8.0), noisy=False)
+    assert command_bars(rule, "stop", False) == "command bar -4.00/frame, 5.0 phones/s"
+    assert FusionRule().min_one_word_command_score == -4.0

@@ -183,7 +183,12 @@ def test_command_tuning_replays_the_run_time_command_rule(tmp_path, capsys):
     path.write_bytes(pickle.dumps(records))
     assert tune_commands.main(["check", "--evidence", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "the rule in force: heard 1/2" in out and "ordinary 0" in out
+    assert "the rule in force: heard 2/2" in out and "ordinary 0" in out  # "stop" at -3.9 clears the one-word bar (-4.0)
     assert tune_commands.main(["grid", "--evidence", str(path)]) == 0
-    pick = capsys.readouterr().out.splitlines()[-1]
+    lines = capsys.readouterr().out.splitlines()
+    pick = next(line for line in lines if line.startswith("pick:"))
     assert pick.startswith("pick: heard 2/2") and "ordinary 0" in pick
+    sweep = lines[lines.index(pick) + 1 :]
+    assert sweep[0].startswith("the one-word commands' own fit bar under the pick (1 one-word command clips)")
+    assert any(line.strip().startswith("-3.5: one-word heard 0/1") for line in sweep)
+    assert any(line.strip().startswith("-4.0: one-word heard 1/1") for line in sweep)

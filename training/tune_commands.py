@@ -29,8 +29,10 @@ it in seconds. Collect again after changing the spotter, the verifier or the fro
 The pick: the most commands heard with no false command on ordinary speech (short clips
 and long files) and no more false commands on near misses, on the sentences with command
 words or between commands than the rule in force; ties to the rule in force, then to one
-rate bar for every command (``short_command_phones_per_second``, a bar of its own for
-"stop", stays in the grid to show whether one would help).
+rate bar for every command. ``grid`` then prints the one-word command's own fit bar
+(``FusionRule.min_one_word_command_score``: "stop" has no other word to carry its fit) at
+each value, under that pick: what it hears of the one-word commands and what it lets
+through. That bar is a judgment on those lines (docs/wake-engine.md, "Commands").
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import random
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +62,10 @@ NEGATIVE_ROLES = ("near", "words", "ordinary")
 GRID = dict(
     min_command_score=[-2.0, -2.5, -2.75, -3.0, -3.25, -3.5, -4.0],
     min_command_phones_per_second=[5.5, 5.0, 4.5, 4.0, 3.5, 3.0],
-    # The rate bar of a command of few phones ("stop": 4), which is slow by this measure
-    # when said by itself: None, the same bar as the others.
-    short_command_phones_per_second=[None, 4.5, 4.0, 3.5, 3.0],
     command_noisy_allowance=[0.0, 0.4, 0.8],
 )
-SHORT_COMMAND_PHONES = 4  # "stop"; every other command has 6 or more
+# The fit bar of a one-word command ("stop"), swept under the pick; None: the same bar as the others.
+ONE_WORD_BARS = [None, -3.0, -3.5, -4.0, -4.5, -5.0]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _run(items, out: Path) -> None:
     phones = phone_counts(commands, read_pronunciations(model_paths()[1], {w for p in commands for w in p.split()}))
     wide_open = FusionRule(
         min_frame_score=-99, floor_frame_score=-99, min_worst_word=-99, min_phones_per_second=0, neural_veto=-1, min_margin=-99,
-        min_command_score=-99, min_command_phones_per_second=0, command_noisy_allowance=0.0,
+        min_command_score=-99, min_command_phones_per_second=0, command_noisy_allowance=0.0, min_one_word_command_score=-99,
     )
     engine = build_wake_engine("fused", table, report=lambda line: None, options=EngineOptions(rule=wide_open))
     records: list[tuple[tuple, list]] = []
@@ -166,26 +166,24 @@ class CommandRule:
 
     min_command_score: float
     min_command_phones_per_second: float
-    short_command_phones_per_second: float | None
     command_noisy_allowance: float
+    one_word_command_score: float | None = None  # None: the same bar as the others
 
-    def heard(self, frame_score, rate, noisy: bool, phones: int) -> bool:
+    def heard(self, text: str, frame_score, rate, noisy: bool) -> bool:
         if frame_score is None:
             return False
-        bar = self.min_command_score - (self.command_noisy_allowance if noisy else 0.0)
-        rate_bar = self.min_command_phones_per_second
-        if self.short_command_phones_per_second is not None and phones <= SHORT_COMMAND_PHONES:
-            rate_bar = self.short_command_phones_per_second
-        return frame_score >= bar and rate >= rate_bar
+        one_word = self.one_word_command_score is not None and len(text.split()) == 1
+        bar = (self.one_word_command_score if one_word else self.min_command_score) - (self.command_noisy_allowance if noisy else 0.0)
+        return frame_score >= bar and rate >= self.min_command_phones_per_second
 
 
 def in_force() -> CommandRule:
-    """The engine's command rule (fusion.command_fits) as a grid point (one rate bar for
-    every command; `_check_in_force` checks that the two agree)."""
+    """The engine's command rule (fusion.command_fits) as a grid point (`_check_in_force`
+    checks that the two agree)."""
     from voice_skill.recognizers.fusion import FusionRule
 
     rule = FusionRule()
-    return CommandRule(rule.min_command_score, rule.min_command_phones_per_second, None, rule.command_noisy_allowance)
+    return CommandRule(rule.min_command_score, rule.min_command_phones_per_second, rule.command_noisy_allowance, rule.min_one_word_command_score)
 
 
 def _check_in_force(records) -> None:
@@ -197,7 +195,7 @@ def _check_in_force(records) -> None:
     for _, evidence in records:
         for text, score, rate, worst, noisy, phones in evidence:
             if score is not None:
-                assert command_fits(rule, PhoneticEvidence(text, score, worst, rate), noisy) == mine.heard(score, rate, noisy, phones), (text, score, rate, noisy)
+                assert command_fits(rule, PhoneticEvidence(text, score, worst, rate), noisy) == mine.heard(text, score, rate, noisy), (text, score, rate, noisy)
 
 
 def evaluate(rule: CommandRule, records, intent_of) -> tuple[collections.Counter, collections.Counter]:
@@ -206,7 +204,7 @@ def evaluate(rule: CommandRule, records, intent_of) -> tuple[collections.Counter
     heard: collections.Counter = collections.Counter()
     false: collections.Counter = collections.Counter()
     for clip, evidence in records:
-        fired = [intent_of[text] for text, score, rate, _, noisy, phones in evidence if rule.heard(score, rate, noisy, phones)]
+        fired = [intent_of[text] for text, score, rate, _, noisy, _ in evidence if rule.heard(text, score, rate, noisy)]
         if clip.role == "command":
             heard[clip.condition] += clip.intent in fired
             false["command"] += sum(i != clip.intent for i in fired)
@@ -248,10 +246,10 @@ def _line(name: str, rule: CommandRule, records, intent_of) -> str:
 def grid(path: Path = EVIDENCE) -> None:
     records, intent_of = _load(path)
     _check_in_force(records)
-    current = in_force()
     print("clips:", _totals(records))
+    print(_line("the rule in force", in_force(), records, intent_of))
+    current = replace(in_force(), one_word_command_score=None)  # the grid's budget: one bar for every command
     _, current_false = evaluate(current, records, intent_of)
-    print(_line("the rule in force", current, records, intent_of))
     results = []
     for values in itertools.product(*GRID.values()):
         rule = CommandRule(*values)
@@ -272,12 +270,19 @@ def grid(path: Path = EVIDENCE) -> None:
     within = [r for r in results if r[3]["ordinary"] == 0 and r[3]["near"] <= current_false["near"] and r[3]["words"] <= current_false["words"] and r[3]["command"] <= current_false["command"]]
     current_fields = asdict(current)
     unchanged = lambda rule: sum(current_fields[k] == v for k, v in asdict(rule).items())  # noqa: E731
-    # Ties: the rule in force, then one rate bar for every command (simpler), then the fewest
-    # false commands, then the highest bars.
-    key = lambda r: (r[0], unchanged(r[1]), r[1].short_command_phones_per_second is None, -sum(r[3].values()), r[1].min_command_score, r[1].min_command_phones_per_second)  # noqa: E731
+    # Ties: the rule in force, then the fewest false commands, then the highest bars.
+    key = lambda r: (r[0], unchanged(r[1]), -sum(r[3].values()), r[1].min_command_score, r[1].min_command_phones_per_second)  # noqa: E731
     hits, rule, heard, false = max(within, key=key)
-    print("pick (the most commands heard with no false command on ordinary speech and no more on near misses, sentences with command words or other commands than the rule in force; ties to the rule in force, then to one rate bar for all commands):")
+    print("pick (the most commands heard with no false command on ordinary speech and no more on near misses, sentences with command words or other commands than the rule in force with one bar for all; ties to the rule in force):")
     print(_line("pick", rule, records, intent_of))
+    said = collections.Counter(clip.condition for clip, _ in records if clip.role == "command" and len(clip.text.split()) == 1)
+    print(f"the one-word commands' own fit bar under the pick ({sum(said.values())} one-word command clips):")
+    for bar in ONE_WORD_BARS:
+        one_word = replace(rule, one_word_command_score=bar)
+        heard, false = evaluate(one_word, records, intent_of)
+        alone = collections.Counter(clip.condition for clip, evidence in records if clip.role == "command" and len(clip.text.split()) == 1 and clip.intent in [intent_of[t] for t, sc, r, _, n, _ in evidence if one_word.heard(t, sc, r, n)])
+        wrong = ", ".join(f"{r} {false[r]}" for r in NEGATIVE_ROLES + ("command",))
+        print(f"  {'same' if bar is None else bar:>5}: one-word heard {sum(alone.values())}/{sum(said.values())} ({', '.join(f'{c} {alone[c]}' for c in CONDITIONS)}); all heard {sum(heard.values())}; false commands: {wrong}")
 
 
 def check(path: Path = EVIDENCE) -> None:
@@ -298,7 +303,7 @@ def check(path: Path = EVIDENCE) -> None:
     for (text, phones), values in sorted(said.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         scores, rates = [v[0] for v in values], [v[1] for v in values]
         print(f"{text!r} ({phones} phones), {len(values)} candidates:\n    fit   {_percentiles(scores)}\n    rate  {_percentiles(rates)}")
-    stop = said.get(("stop", SHORT_COMMAND_PHONES), [])
+    stop = next((values for (text, _), values in said.items() if text == "stop"), [])
     for condition in CONDITIONS:
         values = [v for v in stop if v[2] == condition]
         print(f"'stop' {condition}: " + "; ".join(f"{s:.2f} at {r:.1f}" for s, r, _ in sorted(values, reverse=True)))

@@ -178,10 +178,11 @@ def collect(out: Path = EVIDENCE) -> None:
     from voice_skill.phrases import bundled_phrases_dir
 
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
-    # The command bars as they were when this was collected (a rate bar of 0, no noisy allowance).
+    # The command bars as they were when this was collected (a rate bar of 0, no noisy
+    # allowance, one bar for every command).
     wide_open = FusionRule(
         min_frame_score=-99, floor_frame_score=-99, min_worst_word=-99, min_phones_per_second=0, neural_veto=-1, min_margin=-99,
-        min_command_phones_per_second=0, command_noisy_allowance=0.0,
+        min_command_phones_per_second=0, command_noisy_allowance=0.0, min_one_word_command_score=-2.5,
     )
     records: list[tuple[Clip, list]] = []
     engine = build_wake_engine("fused", table, report=lambda line: None, options=EngineOptions(rule=wide_open))
