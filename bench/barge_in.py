@@ -3,13 +3,14 @@ in the virtual room. Prints counts; nothing is kept on disk but generated speech
 
     python3 -m bench.barge_in offline                 # candidates x echo paths x flite voices x levels
     python3 -m bench.barge_in room --tries 10         # the real program, both engines, 3 voices
-    python3 -m bench.barge_in cost                    # AEC3 CPU s per audio s, RSS
+    python3 -m bench.barge_in cost                    # the skill's canceller: CPU s per audio s, RSS
 
 offline: the answer (rendered by the real engine) is the echo, "stop" (flite) is said 2 s into it
 at the same active-speech level or 6 dB below; the microphone signal goes through each
 canceller, then through the wake engine (cancellers: none; no-echo, the phrase over room tone
-alone, which is the wake engine's own ceiling; WebRTC AEC3 cold and warmed by an earlier answer
-through the same path; speexdsp; a linear two-path filter, cold and warm). Everything is over
+alone, which is the wake engine's own ceiling; the skill's own, cold and warmed by an earlier
+answer through the same path; WebRTC AEC3 (livekit, if installed), cold and warm; speexdsp).
+Everything is over
 room tone (--room-tone, -65 dBFS): a microphone never records digital silence, and without it
 the front end takes any residual echo for speech. Echo paths: the room's digital loopback (40 ms late)
 and a harder one (sox: band-limited 150-6000 Hz, reverb 50 %, -3 dB) standing in for
@@ -86,29 +87,56 @@ class NoCanceller:
         return near
 
 
-class Aec3:
-    """The skill's own EchoCanceller (voice_skill/echo.py), fed with capture times."""
+class SkillCanceller:
+    """The skill's own EchoCanceller (voice_skill/echo.py), fed with capture times as the runner
+    feeds it: it finds the delay in the first half second (deaf meanwhile), starts from it, and
+    adapts its linear filter from there."""
 
-    name = "webrtc-aec3"
+    name = "skill"
 
     def __init__(self, warm: tuple[np.ndarray, np.ndarray] | None = None):
         from voice_skill.echo import EchoCanceller, PlaybackReference
 
         self.reference = PlaybackReference()
         self.echo = EchoCanceller(self.reference)
-        self.clock = 1000.0
-        if warm is not None:  # (microphone, reference) of an earlier answer through the same echo path, as in a session (AEC3's first 2.5 s are cautious)
+        self.clock = time.monotonic() + 1000.0  # stamps ahead of now: the reference keeps them
+        if warm is not None:  # (microphone, reference) of an earlier answer through the same echo path, as in a session
             self.process(*warm)
-            self.name = "webrtc-aec3 (warm)"
+            self.name = "skill (warm)"
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         start = self.clock
         self.reference.playing(far, RATE, start)
-        out = []
-        for i in range(0, len(near), 1600):
-            out.append(np.frombuffer(self.echo.process(near[i : i + 1600].tobytes(), start + i / RATE), dtype=np.int16))
+        out = [np.frombuffer(self.echo.process(near[i : i + 1600].tobytes(), start + i / RATE), dtype=np.int16) for i in range(0, len(near), 1600)]
         self.clock += len(near) / RATE + 10.0
         return np.concatenate(out)
+
+
+class Aec3:
+    """WebRTC AEC3 (livekit's AudioProcessingModule, if installed: pip install livekit), fed
+    frame by frame with the reference as played; its own delay estimator finds the echo."""
+
+    name = "webrtc-aec3"
+
+    def __init__(self, warm: tuple[np.ndarray, np.ndarray] | None = None):
+        from livekit import rtc
+
+        self.rtc = rtc
+        self.apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=False, high_pass_filter=False, auto_gain_control=False)
+        if warm is not None:  # (AEC3's first 2.5 s are cautious)
+            self.process(*warm)
+            self.name = "webrtc-aec3 (warm)"
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        out = near.copy()
+        frame = RATE // 100
+        for i in range(0, len(near) - frame + 1, frame):
+            self.apm.process_reverse_stream(self.rtc.AudioFrame(far[i : i + frame].tobytes(), RATE, 1, frame))
+            mic = self.rtc.AudioFrame(near[i : i + frame].tobytes(), RATE, 1, frame)
+            self.apm.set_stream_delay_ms(0)
+            self.apm.process_stream(mic)
+            out[i : i + frame] = np.frombuffer(bytes(mic.data), dtype=np.int16)
+        return out
 
 
 class Speex:
@@ -138,61 +166,6 @@ class Speex:
             self.lib.speex_echo_cancellation(self.state, n.ctypes.data, f.ctypes.data, frame.ctypes.data)
             out[i : i + 160] = frame
         return out
-
-
-class LinearFdaf:
-    """A linear echo canceller with no non-linear suppression, so nothing said over the answer
-    is attenuated: a partitioned-block frequency-domain adaptive filter (256-sample blocks,
-    overlap-save, `taps` long) with two paths as in speexdsp's MDF: the background filter
-    adapts on every block, the foreground filter makes the output and takes the background's
-    weights only while they leave clearly less echo (0.5 of the energy), and the background
-    goes back to the foreground's weights when it does clearly worse (4x: someone is talking
-    over the answer, which would otherwise pull the filter away). A candidate measured here
-    only; numpy, about 0.02 CPU s per audio s at 4096 taps."""
-
-    name = "linear-fdaf"
-    BLOCK = 256
-
-    def __init__(self, warm: tuple[np.ndarray, np.ndarray] | None = None, taps: int = 4096, step: float = 0.8):
-        n, parts = self.BLOCK, taps // self.BLOCK
-        self.step = step
-        self.spectra = np.zeros((parts, n + 1), complex)  # the reference's last blocks, newest first
-        self.background = np.zeros((parts, n + 1), complex)
-        self.foreground = self.background.copy()
-        self.previous = np.zeros(n)
-        self.errors = [0.0, 0.0]  # smoothed error energy: background, foreground
-        if warm is not None:  # (microphone, reference) of an earlier answer through the same echo path, as in a session
-            self.process(*warm)
-            self.name = "linear-fdaf (warm)"
-
-    def _block(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        n = self.BLOCK
-        self.spectra = np.roll(self.spectra, 1, axis=0)
-        self.spectra[0] = np.fft.rfft(np.concatenate([self.previous, far]))
-        self.previous = far
-        back = near - np.fft.irfft((self.background * self.spectra).sum(0))[n:]
-        front = near - np.fft.irfft((self.foreground * self.spectra).sum(0))[n:]
-        self.errors = [0.8 * e + 0.2 * float(x @ x) for e, x in zip(self.errors, (back, front))]
-        power = (np.abs(self.spectra) ** 2).sum(0)
-        if power.mean() > 1e-10:
-            gradient = np.conj(self.spectra) * np.fft.rfft(np.concatenate([np.zeros(n), back])) / (power + 1e-3 * power.mean())
-            constrained = np.fft.irfft(self.step * gradient, axis=1)
-            constrained[:, n:] = 0
-            self.background += np.fft.rfft(constrained, axis=1)
-        if self.errors[0] < 0.5 * self.errors[1]:
-            self.foreground = self.background.copy()
-            self.errors[1] = self.errors[0]
-        elif self.errors[0] > 4.0 * self.errors[1]:
-            self.background = self.foreground.copy()
-            self.errors[0] = self.errors[1]
-        return front
-
-    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        near_f, far_f = near.astype(np.float64) / 32768, far.astype(np.float64) / 32768
-        out = near_f.copy()
-        for i in range(0, len(near) - self.BLOCK + 1, self.BLOCK):
-            out[i : i + self.BLOCK] = self._block(near_f[i : i + self.BLOCK], far_f[i : i + self.BLOCK])
-        return i16(out)
 
 
 def harder_path(x: np.ndarray) -> np.ndarray:
@@ -244,14 +217,19 @@ def offline(args) -> None:
             makers = {
                 "none": NoCanceller,
                 "no-echo": NoCanceller,
+                "skill": SkillCanceller,
+                "skill-warm": lambda: SkillCanceller(warm),  # noqa: B023
                 "aec3": Aec3,
                 "aec3-warm": lambda: Aec3(warm),  # noqa: B023
                 "speexdsp": Speex,
-                "linear": LinearFdaf,
-                "linear-warm": lambda: LinearFdaf(warm),  # noqa: B023
             }
             echo = through(path, far)
             for name in args.cancellers:
+                try:
+                    makers[name]()
+                except ImportError as exc:
+                    print(f"offline {engine:7s} {path_name:8s} {name:12s} not measured: {exc}", flush=True)
+                    continue
                 counts = {0: 0, -6: 0}
                 erle = []
                 for voice in args.voices:
@@ -408,23 +386,24 @@ def cost(args) -> None:
     def rss_mb() -> float:
         return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
 
+    answer = render(LONG_TIP, "pyttsx3")
     before = rss_mb()
     from voice_skill.echo import EchoCanceller, PlaybackReference
 
     reference = PlaybackReference()
     echo = EchoCanceller(reference)
     loaded = rss_mb()
-    answer = render(LONG_TIP, "pyttsx3")
     far = i16(np.tile(answer, 6))  # about a minute
-    reference.playing(far, RATE, 1000.0)
-    near = (far.astype(np.float32) * 0.8).astype(np.int16)
+    starts = time.monotonic() + 1000.0
+    reference.playing(far, RATE, starts)
+    near = np.concatenate([np.zeros(1600, np.int16), (far.astype(np.float32) * 0.8).astype(np.int16)])  # 0.1 s late
     started = time.process_time()
     for i in range(0, len(near), 1600):
-        echo.process(near[i : i + 1600].tobytes(), 1000.0 + i / RATE)
+        echo.process(near[i : i + 1600].tobytes(), starts + i / RATE)
     spent = time.process_time() - started
     seconds = len(near) / RATE
-    print(f"cost: AEC3 over {seconds:.0f} s of playback: {spent / seconds:.4f} CPU s per audio s (reference lookup and framing included); "
-          f"RSS {before:.0f} MB before importing livekit, {loaded:.0f} MB with AEC3 loaded (+{loaded - before:.0f} MB), peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"cost: the echo canceller over {seconds:.0f} s of playback: {spent / seconds:.4f} CPU s per audio s (alignment, reference lookup and the residual gate included); "
+          f"RSS {before:.0f} MB before it, {loaded:.0f} MB with it (+{loaded - before:.0f} MB), peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 def main() -> None:
@@ -433,7 +412,7 @@ def main() -> None:
     off = sub.add_parser("offline")
     off.add_argument("--engines", nargs="+", default=["pyttsx3", "piper"])
     off.add_argument("--voices", nargs="+", default=list(VOICES))
-    off.add_argument("--cancellers", nargs="+", default=["no-echo", "none", "aec3", "aec3-warm", "speexdsp", "linear", "linear-warm"])
+    off.add_argument("--cancellers", nargs="+", default=["no-echo", "none", "skill", "skill-warm", "aec3", "aec3-warm", "speexdsp"])
     off.add_argument("--room-tone", type=float, default=-65.0, help="dBFS of the noise under everything (a microphone never records digital silence)")
     off.add_argument("--phrase", default="stop")
     live = sub.add_parser("room")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 0.1
+CLOCK_RESYNC_SECONDS = 0.5  # a block this much later than the sample clock says samples were lost
 NARROWBAND_RATE = 16000  # below this, a file lacks the upper half of the speech band
 PLAYBACK_GRACE_SECONDS = 3.0  # a sound still "playing" this long after its end is stuck
 
@@ -208,6 +209,8 @@ class Microphone:
         self.dropped_blocks = 0
         self._reported = (0, 0)
         self._stream = None
+        self._origin: float | None = None  # time.monotonic() of the first sample counted (see _callback)
+        self._counted = 0  # samples counted since then
         self._closed = threading.Event()
         self.rate = self._check_rate(rate) if rate else self._pick_rate()
 
@@ -245,10 +248,21 @@ class Microphone:
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
             self.overflows += 1
+            self._origin = None  # samples were lost: count again
         # When the block's first sample reached the microphone: now, less the block and the
-        # input latency PortAudio reports (an estimate; the echo canceller allows for its error).
+        # input latency PortAudio reports (an estimate; the echo canceller finds its error).
+        # Blocks arrive in bursts (measured in the virtual room: up to 0.11 s late, in a
+        # sawtooth), so the time comes from counting samples from the least late arrival so
+        # far: it moves only earlier, and steadily, as the count never jumps.
         latency = self._stream.latency if self._stream is not None else 0.0
-        captured = time.monotonic() - frames / self.rate - latency
+        arrived = time.monotonic() - frames / self.rate - latency
+        if self._origin is not None and arrived - (self._origin + self._counted / self.rate) > CLOCK_RESYNC_SECONDS:
+            self._origin = None  # far later than the count says: samples were lost, count again
+        if self._origin is None:
+            self._origin, self._counted = arrived, 0
+        self._origin = min(self._origin, arrived - self._counted / self.rate)
+        captured = self._origin + self._counted / self.rate
+        self._counted += frames
         try:
             self._queue.put_nowait((indata[:, 0].copy(), captured))
         except queue.Full:

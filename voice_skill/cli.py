@@ -312,18 +312,13 @@ def _answers(settings: Settings, synthesizer, reference=None):
 
 def _echo_canceller(settings: Settings, live: bool):
     """The echo canceller when [audio] echo_cancellation asks for it and the skill speaks from a
-    live microphone (a file has no speaker reference: nothing changes). Where it cannot run,
-    one line says so and the skill listens as without it."""
+    live microphone (a file has no speaker reference: nothing changes)."""
     if not settings.audio.echo_cancellation or not live:
         return None
-    from voice_skill.echo import PlaybackReference, build_echo_canceller
+    from voice_skill.echo import EchoCanceller, PlaybackReference
 
-    echo, why = build_echo_canceller(PlaybackReference())
-    if echo is None:
-        print(f"voice-skill: echo cancellation cannot run on this machine ({why}); 'stop' is heard after an answer, not while it speaks", file=sys.stderr)
-    else:
-        print("voice-skill: echo cancellation on (WebRTC AEC3): 'stop', 'another one', 'repeat that' and voice changes are heard while it speaks", file=sys.stderr)
-    return echo
+    print("voice-skill: echo cancellation on (experimental): 'stop', 'another one', 'repeat that' and voice changes are heard while it speaks", file=sys.stderr)
+    return EchoCanceller(PlaybackReference())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -2,24 +2,27 @@
 
 The runner knows every sample the speaker plays. `PlaybackReference` keeps them (at 16 kHz, in
 memory, the last few seconds only) on the monotonic clock at which they are expected to leave
-the speaker; `EchoCanceller` takes each microphone chunk, stamped with its capture time, feeds
-the reference for that time to WebRTC's echo canceller (AEC3, in livekit's
-AudioProcessingModule) and returns the chunk with the echo removed.
+the speaker; `EchoCanceller` takes each microphone chunk, stamped with its capture time, and
+subtracts what a linear filter of that reference predicts the microphone hears of it.
 
-The reference is fed REFERENCE_LEAD ahead of the capture time, so that timing errors (PortAudio's
-latency figures are estimates) leave the echo after its reference, where AEC3's own delay
-estimator finds it; an echo before its reference cannot be cancelled.
+Two parts:
 
-Measured (bench/barge_in.py, closing note of issue 13): offline, AEC3 removes 55-70 dB of echo
-on a digital loopback and 18-40 dB through a reverberant, band-limited echo path, but it also
-suppresses the start of a word said over the answer (the first 100-180 ms of "stop" by 30-55
-dB), which is enough for the wake engine to reject it. Live in the virtual room it removed only
-2-17 dB per answer: every answer opens a new output stream whose delay differs (72-172 ms after
-the reference as fed), and AEC3 has to find it again each time. So echo cancellation is off
-unless [audio] echo_cancellation = true.
+- Alignment. PortAudio's latency figures are estimates, and every sound opens a new output
+  stream whose delay differs (measured in the virtual room: 72-172 ms after the reference as
+  stamped). At the start of each sound (chime, answer) the canceller cross-correlates the first
+  ALIGN_SECONDS of the microphone with the reference (GCC-PHAT) and finds the delay; until it
+  has, the microphone's audio is replaced by silence (the skill is deaf for that half second,
+  as it is without echo cancellation), so the start of an answer is never taken for speech.
+  With the delay found, the reference is fed MARGIN ahead of its echo, every time, so the echo
+  path the filter has learnt stays the same from one answer to the next.
+- A linear filter (`LinearEchoFilter`): a partitioned-block frequency-domain adaptive filter
+  with two paths, as in speexdsp's MDF. It has no non-linear suppression: nothing said over
+  the answer is attenuated. WebRTC's AEC3 was measured first (bench/barge_in.py offline): it
+  removes more echo, but its suppressor also takes the first 100-180 ms of a word said over
+  the answer, and the wake engine heard no "stop" through it, where through this filter,
+  warmed by one earlier answer, it heard every one the engine hears without any echo.
 
-Nothing here writes audio anywhere; nothing opens a network connection (livekit's audio
-processing runs in its local FFI library).
+Nothing here writes audio anywhere or opens a connection; it is numpy only.
 """
 
 from __future__ import annotations
@@ -36,9 +39,17 @@ from voice_skill.recognizers.base import SAMPLE_RATE as RATE
 
 log = logging.getLogger(__name__)
 
-FRAME = RATE // 100  # AEC3 works on 10 ms frames
-REFERENCE_LEAD = 0.25  # seconds: the reference is fed this far ahead of the capture time (measured in the
-# virtual room: with PortAudio's latency figures the echo came 0.14-0.19 s before the reference as stamped)
+FRAME = RATE // 100  # the filter works on 10 ms blocks
+FILTER_TAPS = 4096  # about 0.26 s of echo path (rounded up to whole blocks): a speaker, a mic and a bedroom's reflections
+EARLIEST, LATEST = -0.4, 0.4  # seconds: where the echo may come relative to the reference's stamp (measured in the
+# virtual room: 80-180 ms before it, PortAudio's latency figures being too high)
+ALIGN_SECONDS = 0.5  # of each sound, to find its delay on
+ALIGN_GIVE_UP = 2.0  # ... or at most this long, while no clear delay shows
+MIN_CLARITY = 3.0  # the correlation peak over the 99th percentile of the other lags, for a delay to count
+MARGIN = 0.03  # seconds: the reference is fed this far ahead of its echo, for a delay found slightly late
+GATE_DB = 20.0  # what is left this far below the predicted echo is its residual: the room's background goes on instead
+GATE_HANG = 10  # blocks (100 ms) the gate stays open after something louder
+ECHO_RELEASE = 0.9  # per block: how fast the predicted echo's power may fall (a room's reverberation)
 HISTORY_SECONDS = 5.0  # reference kept after it has played
 ECHO_TAIL = 0.6  # seconds after the reference falls silent in which the canceller still runs
 
@@ -94,103 +105,240 @@ class PlaybackReference:
         return out
 
     def active_within(self, starts: float, ends: float) -> bool:
+        return self.newest_within(starts, ends) is not None
+
+    def newest_within(self, starts: float, ends: float) -> float | None:
+        """The stamp of the newest sound playing between `starts` and `ends` (None: none).
+        Each sound has an output stream of its own, and with it a delay of its own."""
         with self._lock:
-            return any(s.starts < ends and s.ends > starts for s in self._segments)
+            return max((s.starts for s in self._segments if s.starts < ends and s.ends > starts), default=None)
 
 
-class EchoUnavailable(Exception):
-    """The echo canceller cannot run on this machine."""
+class LinearEchoFilter:
+    """A partitioned-block frequency-domain adaptive filter (overlap-save, BLOCK samples per
+    block, `taps` long) with two paths: the background filter adapts on every block; the
+    foreground filter makes the output and takes the background's weights while they leave
+    clearly less echo (BETTER), and the background goes back to the foreground's weights when
+    it does clearly worse (WORSE: someone talks over the answer, which would pull the filter
+    away from the echo path)."""
+
+    BLOCK = FRAME
+    STEP = 0.8
+    REFERENCE_FLOOR_DBFS = -60.0
+    BETTER, WORSE = 0.5, 4.0  # error energy ratios, background to foreground
+    MEMORY = 0.8  # smoothing of the error energies, per block
+
+    def __init__(self, taps: int = FILTER_TAPS):
+        n, parts = self.BLOCK, -(-taps // self.BLOCK)
+        self.taps = n * parts
+        self._floor = parts * 2 * n * 10 ** (self.REFERENCE_FLOOR_DBFS / 10)  # the summed power per bin of a reference at that level
+        self._spectra = np.zeros((parts, n + 1), complex)  # the reference's last blocks, newest first
+        self._background = np.zeros((parts, n + 1), complex)
+        self._foreground = self._background.copy()
+        self._previous = np.zeros(n)
+        self._errors = [0.0, 0.0]  # smoothed error energy: background, foreground
+
+    def prime(self, far: np.ndarray) -> None:
+        """A new sound begins: `far` is the reference that played just before
+        its first block to cancel (whole blocks, oldest first), whose echo is still coming.
+        Nothing adapts; the background starts again from the foreground's weights."""
+        self._background = self._foreground.copy()
+        self._errors = [0.0, 0.0]
+        n = self.BLOCK
+        for i in range(max(0, len(far) - len(self._spectra) * n), len(far) - n + 1, n):
+            self._spectra = np.roll(self._spectra, 1, axis=0)
+            self._spectra[0] = np.fft.rfft(np.concatenate([self._previous, far[i : i + n]]))
+            self._previous = far[i : i + n]
+
+    @property
+    def empty(self) -> bool:
+        return not self._foreground.any()
+
+    def start_as_delay(self, seconds: float, gain: float) -> None:
+        """Start from the simplest echo path: the reference `seconds` late, times `gain` (on a
+        digital loopback that is the whole path; in a room, its direct part)."""
+        n = self.BLOCK
+        tap = min(int(round(seconds * RATE)), self.taps - 1)
+        weights = np.zeros(2 * n)
+        weights[tap % n] = gain
+        self._foreground = np.zeros_like(self._foreground)
+        self._foreground[tap // n] = np.fft.rfft(weights)
+        self._background = self._foreground.copy()
+
+    def block(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        """One block (floats): the microphone with the predicted echo taken out."""
+        n = self.BLOCK
+        self._spectra = np.roll(self._spectra, 1, axis=0)
+        self._spectra[0] = np.fft.rfft(np.concatenate([self._previous, far]))
+        self._previous = far
+        back = near - np.fft.irfft((self._background * self._spectra).sum(0))[n:]
+        front = near - np.fft.irfft((self._foreground * self._spectra).sum(0))[n:]
+        self._errors = [self.MEMORY * e + (1 - self.MEMORY) * float(x @ x) for e, x in zip(self._errors, (back, front))]
+        power = (np.abs(self._spectra) ** 2).sum(0)
+        if power.mean() > 1e-10:
+            # Regularised relative to the reference's mean power, and absolutely (REFERENCE_FLOOR):
+            # as the reference fades out the steps would otherwise grow without bound.
+            gradient = np.conj(self._spectra) * np.fft.rfft(np.concatenate([np.zeros(n), back])) / (power + 1e-3 * power.mean() + self._floor)
+            constrained = np.fft.irfft(self.STEP * gradient, axis=1)
+            constrained[:, n:] = 0
+            self._background += np.fft.rfft(constrained, axis=1)
+        if self._errors[0] < self.BETTER * self._errors[1]:
+            self._foreground = self._background.copy()
+            self._errors[1] = self._errors[0]
+        elif self._errors[0] > self.WORSE * self._errors[1]:
+            self._background = self._foreground.copy()
+            self._errors[0] = self._errors[1]
+        return front
+
+
+def find_delay(mic: np.ndarray, reference: np.ndarray, earliest: float, latest: float) -> tuple[float, float] | None:
+    """The delay (seconds) after which `reference` comes back in `mic`, between `earliest` and
+    `latest`, and how clearly (the correlation peak over the 99th percentile of the rest);
+    `reference` starts `latest` seconds before `mic` and is `latest - earliest` seconds
+    longer. GCC-PHAT: the cross-spectrum is whitened, so the answer's strong low notes do not
+    blur the peak. None when either is silent."""
+    mic, reference = mic.astype(np.float64), reference.astype(np.float64)
+    if not mic.any() or not reference.any():
+        return None
+    size = 1 << (len(mic) + len(reference)).bit_length()
+    cross = np.conj(np.fft.rfft(mic, size)) * np.fft.rfft(reference, size)
+    corr = np.fft.irfft(cross / (np.abs(cross) + 1e-12), size)[: int(round((latest - earliest) * RATE)) + 1]
+    lag = int(np.argmax(corr))  # mic[i] ~ reference[i + lag]
+    rest = np.delete(np.abs(corr), slice(max(0, lag - 40), lag + 41))
+    clarity = float(corr[lag] / (np.percentile(rest, 99) + 1e-12)) if len(rest) else 0.0
+    return latest - lag / RATE, clarity
 
 
 class EchoCanceller:
-    """WebRTC AEC3 over the microphone chunks, with the speaker's reference.
+    """The linear filter over the microphone chunks, with the speaker's reference aligned by
+    the measured delay.
 
     process() takes and returns 16 kHz int16 PCM. Chunks with no capture time (file input), and
     chunks with no reference in or just before them, pass unchanged."""
 
-    def __init__(self, reference: PlaybackReference, lead: float = REFERENCE_LEAD):
-        try:
-            from livekit import rtc
-        except ImportError as exc:
-            raise EchoUnavailable(f"the livekit package is not installed ({exc})") from None
-        except OSError as exc:  # its native library does not load here
-            raise EchoUnavailable(f"livekit's audio library does not load here ({exc})") from None
-        self._rtc = rtc
-        self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=False, high_pass_filter=False, auto_gain_control=False)
+    def __init__(self, reference: PlaybackReference, taps: int = FILTER_TAPS):
         self.reference = reference
-        self.lead = lead
-        self.frames = 0  # 10 ms frames processed
-        self.delays: list[float] = []  # measured: seconds from a reference sample (as fed) to its echo
-        self._probe: list[tuple[np.ndarray, np.ndarray]] | None = []  # the first second of each answer, to measure the delay
+        self.filter = LinearEchoFilter(taps)
+        self.delay: float | None = None  # seconds from a reference sample's stamp to its echo (None: not yet measured)
+        self.delays: list[float] = []  # every delay measured, one per sound (for the bench and -v)
+        self.frames = 0  # 10 ms blocks cancelled
         self.seconds_spent = 0.0  # CPU (process time) spent in process()
         self._active = False
+        self._aligning: list[tuple[np.ndarray, float]] | None = None  # a sound's first chunks, until its delay is found
+        self._sound: float | None = None  # the stamp of the sound whose delay is in use (or being found)
         self._energy = [0.0, 0.0]  # microphone in, echo-cancelled out, over the current stretch of playback
+        self._background = np.zeros(0, np.int16)  # the last chunk heard while the speaker was silent
+        self._background_at = 0
+        self._echo_power = 0.0  # the predicted echo's power per block, with a slow release
+        self._open = 0  # blocks the gate stays open
+        self.gated = 0  # blocks replaced by the room's background
 
     def process(self, pcm: bytes, captured: float | None) -> bytes:
         """Echo-cancelled PCM for one chunk captured from `captured` (monotonic seconds of its
         first sample). Returns as many bytes as it was given (samples short of a whole 10 ms
-        frame at the chunk's end, after resampling from an odd capture rate, pass unchanged)."""
+        block at the chunk's end, after resampling from an odd capture rate, pass unchanged)."""
         if captured is None:
             return pcm
         n = len(pcm) // 2
-        window = (captured - ECHO_TAIL, captured + n / RATE + self.lead)
-        active = self.reference.active_within(*window)
+        newest = self.reference.newest_within(captured - ECHO_TAIL - LATEST, captured + n / RATE - EARLIEST)
+        active = newest is not None
         if active != self._active:
-            if active:
-                log.debug("echo canceller on: the speaker plays")
-            else:
-                before, after = self._energy
-                log.debug("echo canceller idle: the speaker is silent; %.1f dB less at the microphone over that playback (echo and anything said over it)",
-                          10 * np.log10((before + 1.0) / (after + 1.0)))
-            self._active = active
-            self._probe = []
-            self._energy = [0.0, 0.0]
+            self._stretch(active)
+        if active and newest != self._sound:
+            # A new sound (a new output stream): its delay is found again.
+            log.debug("echo canceller: a sound starts; finding its delay (deaf until then)")
+            self._sound = newest
+            self._aligning = []
         if not active:
+            self._background = np.frombuffer(pcm, dtype=np.int16).copy()  # the room with the speaker silent
+            self._background_at = 0
             return pcm
         started = time.process_time()
         near = np.frombuffer(pcm, dtype=np.int16)
-        far = self.reference.samples(captured + self.lead, n)
-        self._measure_delay(near, far)
-        out = near.copy()
-        for i in range(0, n - FRAME + 1, FRAME):
-            reverse = self._rtc.AudioFrame(far[i : i + FRAME].tobytes(), RATE, 1, FRAME)
-            self._apm.process_reverse_stream(reverse)
-            frame = self._rtc.AudioFrame(near[i : i + FRAME].tobytes(), RATE, 1, FRAME)
-            self._apm.set_stream_delay_ms(int(self.lead * 1000))
-            self._apm.process_stream(frame)
-            out[i : i + FRAME] = np.frombuffer(bytes(frame.data), dtype=np.int16)
-            self.frames += 1
+        if self._aligning is not None:
+            out = self._align(near, captured)
+        else:
+            out = self._cancel(near, captured)
         self._energy[0] += float(np.dot(near.astype(np.float64), near.astype(np.float64)))
         self._energy[1] += float(np.dot(out.astype(np.float64), out.astype(np.float64)))
         self.seconds_spent += time.process_time() - started
         return out.tobytes()
 
-    def _measure_delay(self, near: np.ndarray, far: np.ndarray) -> None:
-        """Once per stretch of playback: where the echo is, relative to the reference as fed
-        (logged with -v; AEC3 finds it by itself, this is for the bench and for diagnosis)."""
-        if self._probe is None:
-            return
-        self._probe.append((near, far))
-        if sum(len(f) for _, f in self._probe) < 2 * RATE:
-            return
-        mic = np.concatenate([m for m, _ in self._probe]).astype(np.float64)
-        ref = np.concatenate([f for _, f in self._probe]).astype(np.float64)
-        self._probe = None
-        if not ref.any() or not mic.any():
-            return
-        size = 1 << (len(mic) + len(ref)).bit_length()
-        corr = np.fft.irfft(np.fft.rfft(mic, size) * np.conj(np.fft.rfft(ref, size)), size)
-        lags = np.concatenate([corr[: RATE // 2], corr[-RATE // 2 :]])  # -0.5 .. +0.5 s
-        lag = int(np.argmax(np.abs(lags)))
-        lag = lag if lag < RATE // 2 else lag - 2 * (RATE // 2)
-        peak = float(np.abs(lags).max() / (np.sqrt(np.dot(mic, mic) * np.dot(ref, ref)) + 1e-9))
-        self.delays.append(lag / RATE)
-        log.debug("echo canceller: the echo comes %.0f ms after its reference as fed (correlation %.2f; the lead is %.0f ms)", 1000 * lag / RATE, peak, 1000 * self.lead)
+    def _stretch(self, active: bool) -> None:
+        if active:
+            log.debug("echo canceller on: the speaker plays")
+        else:
+            before, after = self._energy
+            log.debug("echo canceller idle: the speaker is silent; %.1f dB less at the microphone over that playback (echo and anything said over it)",
+                      10 * np.log10((before + 1.0) / (after + 1.0)))
+            self._aligning = None
+            self._sound = None
+        self._active = active
+        self._energy = [0.0, 0.0]
 
+    def _align(self, near: np.ndarray, captured: float) -> np.ndarray:
+        """Keep a sound's first chunks until ALIGN_SECONDS of them hold its echo; then find
+        the delay. The room's background comes out meanwhile."""
+        self._aligning.append((near, captured))
+        first = self._aligning[0][1]
+        mic = np.concatenate([c for c, _ in self._aligning])
+        if len(mic) < ALIGN_SECONDS * RATE:
+            return self._quiet(len(near))
+        reference = self.reference.samples(first - LATEST, len(mic) + int(round((LATEST - EARLIEST) * RATE)))
+        found = find_delay(mic, reference, EARLIEST, LATEST)
+        if found is not None and found[1] >= MIN_CLARITY:
+            self.delay = found[0]
+            self.delays.append(found[0])
+            self._aligning = None
+            if self.filter.empty:  # the first answer of the session: start from the echo's delay and level
+                aligned = self.reference.samples(first - self.delay, len(mic)).astype(np.float64)
+                gain = float(mic.astype(np.float64) @ aligned / (aligned @ aligned + 1e-9))
+                self.filter.start_as_delay(MARGIN, gain)
+                log.debug("echo canceller: the filter starts as the reference %.0f ms late, times %.2f", 1000 * MARGIN, gain)
+            # The reference whose echo is still to come when cancelling starts.
+            taps = self.filter.taps
+            now = captured + len(near) / RATE
+            self.filter.prime(self.reference.samples(now - self.delay + MARGIN - taps / RATE, taps).astype(np.float64) / 32768.0)
+            log.debug("echo canceller: the echo comes %.0f ms after its reference's stamp (clarity %.1f)", 1000 * found[0], found[1])
+        elif len(mic) >= ALIGN_GIVE_UP * RATE:
+            self._aligning = None
+            log.debug("echo canceller: no clear delay in the first %.1f s (clarity %.1f)%s", len(mic) / RATE, found[1] if found else 0.0,
+                      "; the last one is used" if self.delay is not None else "; deaf for the rest of this playback")
+        return self._quiet(len(near))
 
-def build_echo_canceller(reference: PlaybackReference) -> tuple[EchoCanceller | None, str | None]:
-    """The canceller, or None and a sentence saying why it cannot run here."""
-    try:
-        return EchoCanceller(reference), None
-    except EchoUnavailable as exc:
-        return None, str(exc)
+    def _cancel(self, near: np.ndarray, captured: float) -> np.ndarray:
+        if self.delay is None:
+            return self._quiet(len(near))  # no delay was ever found: deaf while it speaks, as without echo cancellation
+        n = len(near)
+        far = self.reference.samples(captured - self.delay + MARGIN, n).astype(np.float64) / 32768.0
+        near_f = near.astype(np.float64) / 32768.0
+        out = to_int16_mono(near_f.astype(np.float32))
+        block = LinearEchoFilter.BLOCK
+        for i in range(0, n - block + 1, block):
+            left = self.filter.block(near_f[i : i + block], far[i : i + block])
+            out[i : i + block] = self._gate(left, near_f[i : i + block] - left)
+            self.frames += 1
+        return out
+
+    def _gate(self, left: np.ndarray, echo: np.ndarray) -> np.ndarray:
+        """What is left of a block after cancelling, or the room's own background where what
+        is left is no more than the residual of the echo (GATE_DB below the echo the filter
+        predicts): the front end would take that residual, speech after all, for speech."""
+        self._echo_power = max(float(echo @ echo), ECHO_RELEASE * self._echo_power)
+        if float(left @ left) >= self._echo_power * 10 ** (-GATE_DB / 10):
+            self._open = GATE_HANG
+        elif self._open > 0:
+            self._open -= 1
+        else:
+            self.gated += 1
+            return self._quiet(len(left))
+        return to_int16_mono(left.astype(np.float32))
+
+    def _quiet(self, n: int) -> np.ndarray:
+        """n samples of the room's own background, as heard before the speaker played."""
+        if not len(self._background):
+            return np.zeros(n, np.int16)
+        reps = -(-(self._background_at + n) // len(self._background))
+        out = np.tile(self._background, reps)[self._background_at : self._background_at + n]
+        self._background_at = (self._background_at + n) % len(self._background)
+        return out

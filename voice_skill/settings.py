@@ -8,7 +8,7 @@ checked, and a bad one is reported with the file and the key.
     output_device = 0
     input_rate = 48000        # only for microphones that misreport their rates
     echo_cancellation = false # true: cancel its own voice at the microphone and act on "stop"
-                              # while it speaks (needs livekit; experimental, see issue 13)
+                              # while it speaks (experimental, see issue 13)
 
     [recognition]
     engine = "auto"           # auto | vosk | pocketsphinx
