@@ -116,7 +116,9 @@ def test_without_a_reference_or_a_capture_time_the_audio_is_unchanged(answer):
     assert echo.process(pcm, None) == pcm  # a file: no capture time
     assert echo.process(pcm, 10.0) == pcm  # nothing played
     segment = reference.playing(answer, RATE, 100.0)
-    reference.cut(segment, 100.5)  # stopped half a second in
+    reference.cut(segment, 101.5)  # stopped a second and a half in
     quiet = (np.random.default_rng(2).standard_normal(1600) * 30).astype(np.int16).tobytes()
-    assert echo.process(quiet, 102.0) == quiet  # well after the cut (beyond the echo tail)
+    assert echo.process(quiet, 103.0) == quiet  # well after the cut (beyond the echo tail)
     assert echo.process(pcm, 100.2) == quiet  # while it played: deaf while it finds the delay, the room's background instead
+    chime = reference.playing(answer[: RATE // 2], RATE, 110.0)  # a sound too short to hold speech (a chime) passes
+    assert echo.process(pcm, chime.starts + 0.1) == pcm

@@ -45,6 +45,7 @@ EARLIEST, LATEST = -0.4, 0.4  # seconds: where the echo may come relative to the
 # virtual room: 80-180 ms before it, PortAudio's latency figures being too high)
 ALIGN_SECONDS = 0.5  # of each sound, to find its delay on
 ALIGN_GIVE_UP = 2.0  # ... or at most this long, while no clear delay shows
+MIN_SOUND_SECONDS = 1.0  # shorter sounds (the chime, the ready sound) pass uncancelled
 MIN_CLARITY = 3.0  # the correlation peak over the 99th percentile of the other lags, for a delay to count
 MARGIN = 0.03  # seconds: the reference is fed this far ahead of its echo, for a delay found slightly late
 GATE_DB = 20.0  # what is left this far below the predicted echo is its residual: the room's background goes on instead
@@ -107,11 +108,11 @@ class PlaybackReference:
     def active_within(self, starts: float, ends: float) -> bool:
         return self.newest_within(starts, ends) is not None
 
-    def newest_within(self, starts: float, ends: float) -> float | None:
-        """The stamp of the newest sound playing between `starts` and `ends` (None: none).
-        Each sound has an output stream of its own, and with it a delay of its own."""
+    def newest_within(self, starts: float, ends: float) -> Segment | None:
+        """The newest sound playing between `starts` and `ends` (None: none). Each sound has
+        an output stream of its own, and with it a delay of its own."""
         with self._lock:
-            return max((s.starts for s in self._segments if s.starts < ends and s.ends > starts), default=None)
+            return max((s for s in self._segments if s.starts < ends and s.ends > starts), key=lambda s: s.starts, default=None)
 
 
 class LinearEchoFilter:
@@ -219,7 +220,7 @@ class EchoCanceller:
     def __init__(self, reference: PlaybackReference, taps: int = FILTER_TAPS):
         self.reference = reference
         self.filter = LinearEchoFilter(taps)
-        self.delay: float | None = None  # seconds from a reference sample's stamp to its echo (None: not yet measured)
+        self._delay: float | None = None  # seconds from the current sound's stamp to its echo (None: not found)
         self.delays: list[float] = []  # every delay measured, one per sound (for the bench and -v)
         self.frames = 0  # 10 ms blocks cancelled
         self.seconds_spent = 0.0  # CPU (process time) spent in process()
@@ -241,13 +242,16 @@ class EchoCanceller:
             return pcm
         n = len(pcm) // 2
         newest = self.reference.newest_within(captured - ECHO_TAIL - LATEST, captured + n / RATE - EARLIEST)
+        if newest is not None and len(newest.samples) < MIN_SOUND_SECONDS * RATE:
+            newest = None  # a chime or a tone: too short to align on, and nothing to say over
         active = newest is not None
         if active != self._active:
             self._stretch(active)
-        if active and newest != self._sound:
+        if active and newest.starts != self._sound:
             # A new sound (a new output stream): its delay is found again.
             log.debug("echo canceller: a sound starts; finding its delay (deaf until then)")
-            self._sound = newest
+            self._sound = newest.starts
+            self._delay = None
             self._aligning = []
         if not active:
             self._background = np.frombuffer(pcm, dtype=np.int16).copy()  # the room with the speaker silent
@@ -287,30 +291,29 @@ class EchoCanceller:
         reference = self.reference.samples(first - LATEST, len(mic) + int(round((LATEST - EARLIEST) * RATE)))
         found = find_delay(mic, reference, EARLIEST, LATEST)
         if found is not None and found[1] >= MIN_CLARITY:
-            self.delay = found[0]
+            self._delay = found[0]
             self.delays.append(found[0])
             self._aligning = None
             if self.filter.empty:  # the first answer of the session: start from the echo's delay and level
-                aligned = self.reference.samples(first - self.delay, len(mic)).astype(np.float64)
+                aligned = self.reference.samples(first - self._delay, len(mic)).astype(np.float64)
                 gain = float(mic.astype(np.float64) @ aligned / (aligned @ aligned + 1e-9))
                 self.filter.start_as_delay(MARGIN, gain)
                 log.debug("echo canceller: the filter starts as the reference %.0f ms late, times %.2f", 1000 * MARGIN, gain)
             # The reference whose echo is still to come when cancelling starts.
             taps = self.filter.taps
             now = captured + len(near) / RATE
-            self.filter.prime(self.reference.samples(now - self.delay + MARGIN - taps / RATE, taps).astype(np.float64) / 32768.0)
+            self.filter.prime(self.reference.samples(now - self._delay + MARGIN - taps / RATE, taps).astype(np.float64) / 32768.0)
             log.debug("echo canceller: the echo comes %.0f ms after its reference's stamp (clarity %.1f)", 1000 * found[0], found[1])
         elif len(mic) >= ALIGN_GIVE_UP * RATE:
             self._aligning = None
-            log.debug("echo canceller: no clear delay in the first %.1f s (clarity %.1f)%s", len(mic) / RATE, found[1] if found else 0.0,
-                      "; the last one is used" if self.delay is not None else "; deaf for the rest of this playback")
+            log.debug("echo canceller: no clear delay in the first %.1f s (clarity %.1f): deaf while this sound plays", len(mic) / RATE, found[1] if found else 0.0)
         return self._quiet(len(near))
 
     def _cancel(self, near: np.ndarray, captured: float) -> np.ndarray:
-        if self.delay is None:
-            return self._quiet(len(near))  # no delay was ever found: deaf while it speaks, as without echo cancellation
+        if self._delay is None:
+            return self._quiet(len(near))  # no delay found for this sound: deaf while it plays, as without echo cancellation
         n = len(near)
-        far = self.reference.samples(captured - self.delay + MARGIN, n).astype(np.float64) / 32768.0
+        far = self.reference.samples(captured - self._delay + MARGIN, n).astype(np.float64) / 32768.0
         near_f = near.astype(np.float64) / 32768.0
         out = to_int16_mono(near_f.astype(np.float32))
         block = LinearEchoFilter.BLOCK
