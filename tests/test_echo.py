@@ -122,3 +122,36 @@ def test_without_a_reference_or_a_capture_time_the_audio_is_unchanged(answer):
     assert echo.process(pcm, 100.2) == quiet  # while it played: deaf while it finds the delay, the room's background instead
     chime = reference.playing(answer[: RATE // 2], RATE, 110.0)  # a sound too short to hold speech (a chime) passes
     assert echo.process(pcm, chime.starts + 0.1) == pcm
+
+
+def test_capture_times_come_from_counting_samples_not_from_when_blocks_arrive():
+    """Blocks arrive in bursts (in the virtual room up to 0.11 s late, in a sawtooth): the
+    capture times step by exactly one block, from the least late arrival; a block far later
+    than the count says (samples lost) starts the count again."""
+    from voice_skill.audio import SampleClock
+
+    clock = SampleClock(16000)
+    rng = np.random.default_rng(0)
+    lateness = [0.08, 0.03] + list(rng.uniform(0.005, 0.11, 40)) + [0.002] + list(rng.uniform(0.005, 0.11, 30))
+    stamps = [clock.block(10.0 + 0.1 * i + late, 1600) for i, late in enumerate(lateness)]
+    assert np.allclose(np.diff(stamps[-30:]), 0.1)  # every step is one block
+    assert abs(stamps[-1] - (10.0 + 0.1 * (len(lateness) - 1)) - 0.002) < 1e-9  # from the least late arrival
+    lost = clock.block(10.0 + 0.1 * len(lateness) + 1.0, 1600)  # a second of samples lost
+    assert abs(lost - (10.0 + 0.1 * len(lateness) + 1.0)) < 1e-9
+
+
+@requires_espeak
+def test_a_delay_that_turns_out_wrong_leaves_the_rest_of_the_sound_unheard(answer):
+    """The output stream stalls for 0.4 s just after the echo's delay was found, and the
+    answer goes on that much later (beyond the filter's reach), as if the delay found were
+    wrong: nothing cancels it, and hearing the answer's own words could make them act, so
+    after its first second of cancelling the canceller hears none of the rest of that sound."""
+    reference, mic, starts = loopback([(answer, 1.0, -0.1)], 2.0 + len(answer) / RATE)
+    _, quiet, _ = loopback([], 0.4)
+    cut, stall = int(1.1 * RATE), len(quiet)  # the delay is found on 0.6-1.1 s
+    moved = np.concatenate([mic[:cut], quiet, mic[cut : len(mic) - stall]])
+    echo = EchoCanceller(reference)
+    out = cancel(echo, moved, starts)
+    assert echo.delays == [pytest.approx(-0.1, abs=1 / RATE)]
+    rest = slice(int(3.2 * RATE), int((1.0 + len(answer) / RATE) * RATE))
+    assert level_db(out[rest]) < level_db(moved[rest]) - 30, (level_db(out[rest]), level_db(moved[rest]))  # the room tone alone

@@ -190,6 +190,33 @@ def reinitialize_portaudio() -> None:
     sd._initialize()
 
 
+class SampleClock:
+    """When each block of a stream was captured, on time.monotonic(). Blocks arrive in bursts
+    (measured in the virtual room: up to 0.11 s late, in a sawtooth), so the time comes from
+    counting samples, from the least late arrival so far: it moves only earlier, and the
+    count never jumps. A block far later than the count says (CLOCK_RESYNC_SECONDS) means
+    samples were lost: the count starts again there."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self._origin: float | None = None  # time.monotonic() of the first sample counted
+        self._counted = 0  # samples counted since then
+
+    def restart(self) -> None:
+        self._origin = None
+
+    def block(self, arrived: float, frames: int) -> float:
+        """The capture time of a block of `frames` samples whose arrival says it began at `arrived`."""
+        if self._origin is not None and arrived - (self._origin + self._counted / self.rate) > CLOCK_RESYNC_SECONDS:
+            self._origin = None
+        if self._origin is None:
+            self._origin, self._counted = arrived, 0
+        self._origin = min(self._origin, arrived - self._counted / self.rate)
+        captured = self._origin + self._counted / self.rate
+        self._counted += frames
+        return captured
+
+
 class Microphone:
     """A live PortAudio input stream, captured at a rate the device supports, as 16 kHz chunks.
 
@@ -209,10 +236,9 @@ class Microphone:
         self.dropped_blocks = 0
         self._reported = (0, 0)
         self._stream = None
-        self._origin: float | None = None  # time.monotonic() of the first sample counted (see _callback)
-        self._counted = 0  # samples counted since then
         self._closed = threading.Event()
         self.rate = self._check_rate(rate) if rate else self._pick_rate()
+        self._clock = SampleClock(self.rate)
 
     def _check_rate(self, rate: int) -> int:
         """A rate asked for (--input-rate): the device must exist and take it."""
@@ -248,21 +274,12 @@ class Microphone:
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
             self.overflows += 1
-            self._origin = None  # samples were lost: count again
+            self._clock.restart()  # samples were lost: count again
         # When the block's first sample reached the microphone: now, less the block and the
-        # input latency PortAudio reports (an estimate; the echo canceller finds its error).
-        # Blocks arrive in bursts (measured in the virtual room: up to 0.11 s late, in a
-        # sawtooth), so the time comes from counting samples from the least late arrival so
-        # far: it moves only earlier, and steadily, as the count never jumps.
+        # input latency PortAudio reports (an estimate; the echo canceller finds its error),
+        # steadied by counting samples (SampleClock).
         latency = self._stream.latency if self._stream is not None else 0.0
-        arrived = time.monotonic() - frames / self.rate - latency
-        if self._origin is not None and arrived - (self._origin + self._counted / self.rate) > CLOCK_RESYNC_SECONDS:
-            self._origin = None  # far later than the count says: samples were lost, count again
-        if self._origin is None:
-            self._origin, self._counted = arrived, 0
-        self._origin = min(self._origin, arrived - self._counted / self.rate)
-        captured = self._origin + self._counted / self.rate
-        self._counted += frames
+        captured = self._clock.block(time.monotonic() - frames / self.rate - latency, frames)
         try:
             self._queue.put_nowait((indata[:, 0].copy(), captured))
         except queue.Full:

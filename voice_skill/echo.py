@@ -45,6 +45,8 @@ EARLIEST, LATEST = -0.4, 0.4  # seconds: where the echo may come relative to the
 # virtual room: 80-180 ms before it, PortAudio's latency figures being too high)
 ALIGN_SECONDS = 0.5  # of each sound, to find its delay on
 ALIGN_GIVE_UP = 2.0  # ... or at most this long, while no clear delay shows
+CHECK_SECONDS = 1.0  # of cancelling each sound: is the echo much weaker? (else the delay found is wrong)
+MIN_REDUCTION_DB = 10.0  # ... by this much, in its best quarter second
 MIN_SOUND_SECONDS = 1.0  # shorter sounds (the chime, the ready sound) pass uncancelled
 MIN_CLARITY = 3.0  # the correlation peak over the 99th percentile of the other lags, for a delay to count
 MARGIN = 0.03  # seconds: the reference is fed this far ahead of its echo, for a delay found slightly late
@@ -221,6 +223,7 @@ class EchoCanceller:
         self.reference = reference
         self.filter = LinearEchoFilter(taps)
         self._delay: float | None = None  # seconds from the current sound's stamp to its echo (None: not found)
+        self._checks: list[list] | None = None  # [microphone energy, output energy, samples] per quarter second, until checked
         self.delays: list[float] = []  # every delay measured, one per sound (for the bench and -v)
         self.frames = 0  # 10 ms blocks cancelled
         self.seconds_spent = 0.0  # CPU (process time) spent in process()
@@ -294,6 +297,7 @@ class EchoCanceller:
             self._delay = found[0]
             self.delays.append(found[0])
             self._aligning = None
+            self._checks = []
             if self.filter.empty:  # the first answer of the session: start from the echo's delay and level
                 aligned = self.reference.samples(first - self._delay, len(mic)).astype(np.float64)
                 gain = float(mic.astype(np.float64) @ aligned / (aligned @ aligned + 1e-9))
@@ -316,26 +320,57 @@ class EchoCanceller:
         far = self.reference.samples(captured - self._delay + MARGIN, n).astype(np.float64) / 32768.0
         near_f = near.astype(np.float64) / 32768.0
         out = to_int16_mono(near_f.astype(np.float32))
+        left = near_f.copy()  # what the filter leaves, before the gate
         block = LinearEchoFilter.BLOCK
         for i in range(0, n - block + 1, block):
-            left = self.filter.block(near_f[i : i + block], far[i : i + block])
-            out[i : i + block] = self._gate(left, near_f[i : i + block] - left)
+            left[i : i + block] = self.filter.block(near_f[i : i + block], far[i : i + block])
+            out[i : i + block] = self._gate(left[i : i + block], near_f[i : i + block])
             self.frames += 1
+        if self._checks is not None and not self._check(near_f, left):
+            return self._quiet(n)
         return out
 
-    def _gate(self, left: np.ndarray, echo: np.ndarray) -> np.ndarray:
+    def _check(self, near: np.ndarray, left: np.ndarray) -> bool:
+        """In the first CHECK_SECONDS of cancelling a sound, what the filter leaves must be
+        MIN_REDUCTION_DB quieter than the microphone in the best quarter second (someone
+        talking over it spoils only some of them); if it is in none, the delay found is wrong, and the rest of the sound is not heard
+        rather than heard uncancelled (its own words must never act)."""
+        checks = self._checks
+        if not checks or checks[-1][2] >= RATE // 4:
+            checks.append([0.0, 0.0, 0])
+        quarter = checks[-1]
+        quarter[0] += float(near @ near)
+        quarter[1] += float(left @ left)
+        quarter[2] += len(near)
+        if len(checks) < CHECK_SECONDS * 4 or quarter[2] < RATE // 4:
+            return True
+        best = max(10 * np.log10((a + 1e-9) / (b + 1e-9)) for a, b, _ in checks)
+        self._checks = None
+        if best >= MIN_REDUCTION_DB:
+            return True
+        log.debug("echo canceller: at best %.1f dB less in its first %.0f s: the delay found must be wrong; deaf while this sound plays", best, CHECK_SECONDS)
+        self._delay = None
+        return False
+
+    def _gate(self, left: np.ndarray, near: np.ndarray) -> np.ndarray:
         """What is left of a block after cancelling, or the room's own background where what
         is left is no more than the residual of the echo (GATE_DB below the echo the filter
-        predicts): the front end would take that residual, speech after all, for speech."""
+        predicts: the front end would take that residual, speech after all, for speech), or
+        louder than what the microphone heard (the prediction is wrong, and what is left is
+        the answer itself)."""
+        echo = near - left
         self._echo_power = max(float(echo @ echo), ECHO_RELEASE * self._echo_power)
-        if float(left @ left) >= self._echo_power * 10 ** (-GATE_DB / 10):
+        power = float(left @ left)
+        if power > 2.0 * float(near @ near) + 1e-12:
+            self._open = 0  # louder than the microphone: the prediction is wrong
+        elif power >= self._echo_power * 10 ** (-GATE_DB / 10):
             self._open = GATE_HANG
+            return to_int16_mono(left.astype(np.float32))
         elif self._open > 0:
             self._open -= 1
-        else:
-            self.gated += 1
-            return self._quiet(len(left))
-        return to_int16_mono(left.astype(np.float32))
+            return to_int16_mono(left.astype(np.float32))
+        self.gated += 1
+        return self._quiet(len(left))
 
     def _quiet(self, n: int) -> np.ndarray:
         """n samples of the room's own background, as heard before the speaker played."""
