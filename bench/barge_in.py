@@ -309,6 +309,9 @@ def room(args) -> None:
                             time.sleep(1.5)
                     finally:
                         skill.stop()
+                    if args.log:
+                        with open(args.log, "a") as log_file:
+                            log_file.write(f"# {engine} {voice} {gain:+d} dB\n" + "\n".join(skill.stderr_lines) + "\n")
                     delays = [line.split("comes ")[1].split(" ms")[0] for line in skill.stderr_lines if "echo comes" in line]
                     reductions = [line.split("; ")[1].split(" dB")[0] for line in skill.stderr_lines if "dB less at the microphone" in line]
                     print(f"room {engine:7s} {voice:5s} {gain:+d} dB: 'stop' heard while speaking {heard}/{args.tries}, answer cut within 0.5 s {cut_in_time}/{args.tries}; "
@@ -422,6 +425,7 @@ def main() -> None:
     live.add_argument("--tries", type=int, default=10)
     live.add_argument("--self-trigger", type=int, default=0, help="answers with trigger words to play after the stop tries")
     live.add_argument("--seed", type=int, default=13)
+    live.add_argument("--log", help="append the program's -v lines of each voice's tries to this file")
     live.add_argument("--without-echo-cancellation", action="store_true", help="the self-trigger answers without it (for the RSS baseline)")
     sub.add_parser("cost")
     args = parser.parse_args()

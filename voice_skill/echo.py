@@ -94,11 +94,12 @@ class PlaybackReference:
         with self._lock:
             self._segments = [replace(s, samples=s.samples[:keep]) if s is segment else s for s in self._segments]
 
-    def samples(self, starts: float, count: int) -> np.ndarray:
-        """The reference from `starts` (monotonic seconds) on, `count` samples (zeros where nothing plays)."""
+    def samples(self, starts: float, count: int, only: float | None = None) -> np.ndarray:
+        """The reference from `starts` (monotonic seconds) on, `count` samples (zeros where nothing
+        plays); `only`: of the sound stamped then alone."""
         out = np.zeros(count, dtype=np.int16)
         with self._lock:
-            segments = list(self._segments)
+            segments = [s for s in self._segments if only is None or s.starts == only]
         for segment in segments:
             offset = int(round((segment.starts - starts) * RATE))  # where the segment begins in `out`
             first = max(0, -offset)
@@ -223,6 +224,7 @@ class EchoCanceller:
         self.reference = reference
         self.filter = LinearEchoFilter(taps)
         self._delay: float | None = None  # seconds from the current sound's stamp to its echo (None: not found)
+        self._found: tuple[float, float] | None = None  # the last delay and clarity found while aligning
         self._checks: list[list] | None = None  # [microphone energy, output energy, samples] per quarter second, until checked
         self.delays: list[float] = []  # every delay measured, one per sound (for the bench and -v)
         self.frames = 0  # 10 ms blocks cancelled
@@ -255,6 +257,7 @@ class EchoCanceller:
             log.debug("echo canceller: a sound starts; finding its delay (deaf until then)")
             self._sound = newest.starts
             self._delay = None
+            self._found = None
             self._aligning = []
         if not active:
             self._background = np.frombuffer(pcm, dtype=np.int16).copy()  # the room with the speaker silent
@@ -291,9 +294,15 @@ class EchoCanceller:
         mic = np.concatenate([c for c, _ in self._aligning])
         if len(mic) < ALIGN_SECONDS * RATE:
             return self._quiet(len(near))
-        reference = self.reference.samples(first - LATEST, len(mic) + int(round((LATEST - EARLIEST) * RATE)))
+        # This sound alone: an earlier one (the ready sound, the end of the last answer) came
+        # through another stream, with another delay.
+        reference = self.reference.samples(first - LATEST, len(mic) + int(round((LATEST - EARLIEST) * RATE)), only=self._sound)
         found = find_delay(mic, reference, EARLIEST, LATEST)
-        if found is not None and found[1] >= MIN_CLARITY:
+        # A clear peak, found again a chunk later: an answer begins with the chime, whose
+        # tones alone can give a clear peak at a wrong delay (measured: 95 ms off).
+        earlier, self._found = self._found, found
+        agrees = found is not None and earlier is not None and abs(found[0] - earlier[0]) <= 1.5 / RATE
+        if agrees and found[1] >= MIN_CLARITY and earlier[1] >= MIN_CLARITY:
             self._delay = found[0]
             self.delays.append(found[0])
             self._aligning = None
