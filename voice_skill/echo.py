@@ -2,27 +2,37 @@
 
 The runner knows every sample the speaker plays. `PlaybackReference` keeps them (at 16 kHz, in
 memory, the last few seconds only) on the monotonic clock at which they are expected to leave
-the speaker; `EchoCanceller` takes each microphone chunk, stamped with its capture time, and
-subtracts what a linear filter of that reference predicts the microphone hears of it.
+the speaker; `EchoCanceller` takes each microphone chunk, stamped with its capture time (which
+`audio.SampleClock` keeps steady), and subtracts what a linear filter of that reference
+predicts the microphone hears of it.
 
-Two parts:
-
-- Alignment. PortAudio's latency figures are estimates, and every sound opens a new output
-  stream whose delay differs (measured in the virtual room: 72-172 ms after the reference as
-  stamped). At the start of each sound (chime, answer) the canceller cross-correlates the first
-  ALIGN_SECONDS of the microphone with the reference (GCC-PHAT) and finds the delay; until it
-  has, the microphone's audio is replaced by silence (the skill is deaf for that half second,
-  as it is without echo cancellation), so the start of an answer is never taken for speech.
-  With the delay found, the reference is fed MARGIN ahead of its echo, every time, so the echo
-  path the filter has learnt stays the same from one answer to the next.
+- Alignment. PortAudio's latency figures are estimates, and every sound opens an output stream
+  of its own whose delay differs (measured in the virtual room: the echo comes 260-330 ms
+  before the reference's stamp). At the start of each sound (an answer: the chime, a short
+  gap, the words) the canceller cross-correlates the first ALIGN_SECONDS of the microphone
+  with that sound's reference (GCC-PHAT), and takes the delay once a clear peak is found
+  twice in a row. Until then the room's own background comes out instead of the microphone
+  (the skill is deaf for that half second, as it is without echo cancellation), so the start
+  of an answer is never taken for speech. The reference is then fed MARGIN ahead of its echo,
+  every time, so the echo path the filter has learnt stays the same from one answer to the
+  next; the session's first answer starts the filter as the measured delay and level.
 - A linear filter (`LinearEchoFilter`): a partitioned-block frequency-domain adaptive filter
   with two paths, as in speexdsp's MDF. It has no non-linear suppression: nothing said over
   the answer is attenuated. WebRTC's AEC3 was measured first (bench/barge_in.py offline): it
-  removes more echo, but its suppressor also takes the first 100-180 ms of a word said over
-  the answer, and the wake engine heard no "stop" through it, where through this filter,
-  warmed by one earlier answer, it heard every one the engine hears without any echo.
+  removes more echo, but its suppressor also takes the start of a word said over the answer,
+  and the wake engine heard no "stop" through it.
+- A gate: what the filter leaves that is no more than the residual of the echo (GATE_DB below
+  the echo it predicts), or louder than the microphone heard, is replaced by the room's
+  background: the front end would take the residual, speech after all, for speech.
+- A check: a sound whose echo the filter does not reduce by MIN_REDUCTION_DB in any quarter
+  second of its first CHECK_SECONDS is not heard further (the delay found must be wrong, and
+  its own words must never act). Sounds shorter than MIN_SOUND_SECONDS (the ready sound, a
+  lone chime) pass uncancelled.
 
-Nothing here writes audio anywhere or opens a connection; it is numpy only.
+Through a reverberant echo path (offline, sox reverb) the filter removes only 8-16 dB: the
+check then makes the skill deaf while it speaks, as without echo cancellation. So it is off
+unless [audio] echo_cancellation = true. Nothing here writes audio anywhere or opens a
+connection; it is numpy only.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ log = logging.getLogger(__name__)
 FRAME = RATE // 100  # the filter works on 10 ms blocks
 FILTER_TAPS = 4096  # about 0.26 s of echo path (rounded up to whole blocks): a speaker, a mic and a bedroom's reflections
 EARLIEST, LATEST = -0.4, 0.4  # seconds: where the echo may come relative to the reference's stamp (measured in the
-# virtual room: 80-180 ms before it, PortAudio's latency figures being too high)
+# virtual room: 260-330 ms before it, PortAudio's latency figures being too high)
 ALIGN_SECONDS = 0.5  # of each sound, to find its delay on
 ALIGN_GIVE_UP = 2.0  # ... or at most this long, while no clear delay shows
 CHECK_SECONDS = 1.0  # of cancelling each sound: is the echo much weaker? (else the delay found is wrong)

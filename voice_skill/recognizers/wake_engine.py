@@ -341,7 +341,7 @@ class WakeEngine:
         log.debug(
             "%s: command %r: %s -> %s (%s)",
             where, candidate.text, evidence.describe() if evidence else "a wake phrase fits better",
-            "heard" if fits else "not a command", command_bars(self.rule, candidate.text, noisy),
+            "heard" if fits else "not a command", command_bars(self.rule, evidence.text if evidence else candidate.text, noisy),
         )
         if not fits:
             return None
