@@ -118,9 +118,6 @@ class PlaybackReference:
                 out[offset + first : offset + last] += segment.samples[first:last]
         return out
 
-    def active_within(self, starts: float, ends: float) -> bool:
-        return self.newest_within(starts, ends) is not None
-
     def newest_within(self, starts: float, ends: float) -> Segment | None:
         """The newest sound playing between `starts` and `ends` (None: none). Each sound has
         an output stream of its own, and with it a delay of its own."""
@@ -238,7 +235,6 @@ class EchoCanceller:
         self._checks: list[list] | None = None  # [microphone energy, output energy, samples] per quarter second, until checked
         self.delays: list[float] = []  # every delay measured, one per sound (for the bench and -v)
         self.frames = 0  # 10 ms blocks cancelled
-        self.seconds_spent = 0.0  # CPU (process time) spent in process()
         self._active = False
         self._aligning: list[tuple[np.ndarray, float]] | None = None  # a sound's first chunks, until its delay is found
         self._sound: float | None = None  # the stamp of the sound whose delay is in use (or being found)
@@ -273,7 +269,6 @@ class EchoCanceller:
             self._background = np.frombuffer(pcm, dtype=np.int16).copy()  # the room with the speaker silent
             self._background_at = 0
             return pcm
-        started = time.process_time()
         near = np.frombuffer(pcm, dtype=np.int16)
         if self._aligning is not None:
             out = self._align(near, captured)
@@ -281,7 +276,6 @@ class EchoCanceller:
             out = self._cancel(near, captured)
         self._energy[0] += float(np.dot(near.astype(np.float64), near.astype(np.float64)))
         self._energy[1] += float(np.dot(out.astype(np.float64), out.astype(np.float64)))
-        self.seconds_spent += time.process_time() - started
         return out.tobytes()
 
     def _stretch(self, active: bool) -> None:
