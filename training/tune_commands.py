@@ -50,8 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.tune_fusion import ORDINARY_PER_VOICE, SNR, _clip, _level, _lines, _reverb, long_ordinary
-from training.voices import DEV, TRAINING_DIR, synthesize
+from training.tune_fusion import SNR, _clip, _lines, long_ordinary, ordinary_clips, speaker, spoken
+from training.voices import DEV, TRAINING_DIR
 
 EVIDENCE = TRAINING_DIR / "out" / "command_evidence.pkl"
 CONDITIONS = ("clean", "reverb", "fan10", "fan5")
@@ -101,19 +101,16 @@ def dev_clips(seed: int = 1):
     with_words = [s for s in ordinary + _lines("dev_command_sentences.txt") if words & set(normalize(s).split())]
     rng = random.Random(seed)
     for voice in DEV:
-        say = lambda text, rate=1.0: _level(synthesize(text, voice, rate=rate))  # noqa: E731
+        say = speaker(voice)
         for condition in CONDITIONS:
             for text in list(commands) + rng.sample(near, NEAR_PER_CONDITION):
-                x = say(text, rng.uniform(0.9, 1.1))
-                if condition == "reverb":
-                    x = _reverb(x)
+                x = spoken(say, text, condition, rng)
                 role = "command" if text in commands else "near"
                 yield Clip(voice.key, condition, text, role, commands.get(text)), _clip([(x, 0.0)], SNR.get(condition), rng.randrange(1 << 30))
         for condition in WORDS_CONDITIONS:
             for sentence in with_words:
                 yield Clip(voice.key, condition, sentence, "words", None), _clip([(say(sentence, rng.uniform(0.9, 1.1)), 0.0)], SNR.get(condition), rng.randrange(1 << 30))
-        for sentence in rng.sample(ordinary, ORDINARY_PER_VOICE):
-            yield Clip(voice.key, "ordinary", sentence, "ordinary", None), _clip([(say(sentence), 0.0)], rng.choice([None, None, 15]), rng.randrange(1 << 30))
+        yield from ordinary_clips(Clip, voice, say, ordinary, rng)
 
 
 def _run(items, out: Path) -> None:

@@ -129,6 +129,23 @@ def _clip(parts: list[tuple[np.ndarray, float]], snr: float | None, seed: int) -
     return (y + _fan(len(y), seed) * floor).astype(np.float32)
 
 
+def speaker(voice):
+    """say(text, rate): a dev voice's speech at the bench's level."""
+    return lambda text, rate=1.0: _level(synthesize(text, voice, rate=rate))
+
+
+def spoken(say, text: str, condition: str, rng: random.Random) -> np.ndarray:
+    """A phrase said at a rate jittered 0.9-1.1, reverberated in the reverb condition."""
+    x = say(text, rng.uniform(0.9, 1.1))
+    return _reverb(x) if condition == "reverb" else x
+
+
+def ordinary_clips(clip_type, voice, say, ordinary: list[str], rng: random.Random):
+    """(clip, audio) for ORDINARY_PER_VOICE dev sentences of one voice, some at 15 dB."""
+    for sentence in rng.sample(ordinary, ORDINARY_PER_VOICE):
+        yield clip_type(voice.key, "ordinary", sentence, "ordinary", None), _clip([(say(sentence), 0.0)], rng.choice([None, None, 15]), rng.randrange(1 << 30))
+
+
 def dev_clips(seed: int = 1, conditions=CONDITIONS):
     """(Clip, audio) for every dev clip, reproducibly."""
     from voice_skill.intents import WAKE_INTENTS, load_triggers
@@ -139,19 +156,15 @@ def dev_clips(seed: int = 1, conditions=CONDITIONS):
     near, leadins, ordinary = _lines("dev_near_misses.txt"), _lines("dev_leadins.txt"), _lines("dev_sentences.txt")
     rng = random.Random(seed)
     for voice in DEV:
-        say = lambda text, rate=1.0: _level(synthesize(text, voice, rate=rate))  # noqa: E731
+        say = speaker(voice)
         for condition in conditions:
             for text in list(triggers) + rng.sample(near, NEAR_PER_CONDITION):
-                x = say(text, rng.uniform(0.9, 1.1))
-                if condition == "reverb":
-                    x = _reverb(x)
-                parts = [(x, 0.0)]
+                parts = [(spoken(say, text, condition, rng), 0.0)]
                 if condition.startswith("runon"):
                     parts.insert(0, (say(rng.choice(leadins)), rng.uniform(0.05, 0.25)))
                 role = "trigger" if text in triggers else "near"
                 yield Clip(voice.key, condition, text, role, triggers.get(text)), _clip(parts, SNR.get(condition), rng.randrange(1 << 30))
-        for sentence in rng.sample(ordinary, ORDINARY_PER_VOICE):
-            yield Clip(voice.key, "ordinary", sentence, "ordinary", None), _clip([(say(sentence), 0.0)], rng.choice([None, None, 15]), rng.randrange(1 << 30))
+        yield from ordinary_clips(Clip, voice, say, ordinary, rng)
 
 
 def long_ordinary():
