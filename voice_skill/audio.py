@@ -525,7 +525,11 @@ class Speaker:
                             # The first write goes into an empty buffer: it is heard after the
                             # output latency PortAudio reports (bench/barge_in.py measures the rest).
                             segment = self.reference.playing(sound.samples, sound.rate, time.monotonic() + stream.latency)
-                        stream.write(sound.samples[start : start + block].reshape(-1, 1))
+                        underflowed = stream.write(sound.samples[start : start + block].reshape(-1, 1))
+                        if underflowed and segment is not None and start > 0:
+                            # The output ran dry before this block (a busy machine): the rest plays
+                            # later than stamped, and the echo canceller must align it again.
+                            segment = self.reference.resumed(segment, start / sound.rate)
                         playback.mark_first_sample()
                     stream.stop()  # returns once the buffered audio has been played out
                 playback.completed = True

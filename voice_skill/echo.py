@@ -26,8 +26,14 @@ predicts the microphone hears of it.
   background: the front end would take the residual, speech after all, for speech.
 - A check: a sound whose echo the filter does not reduce by MIN_REDUCTION_DB in any quarter
   second of its first CHECK_SECONDS is not heard further (the delay found must be wrong, and
-  its own words must never act). Sounds shorter than MIN_SOUND_SECONDS (the ready sound, a
-  lone chime) pass uncancelled.
+  its own words must never act). Later, a second of playing reference in which no quarter is
+  reduced that much means the echo has moved: the filter goes back to the weights that last
+  cancelled it, and the delay is found again (deaf meanwhile). Sounds shorter than
+  MIN_SOUND_SECONDS (the ready sound, a lone chime) pass uncancelled.
+- Underruns: on a busy machine the output can run dry mid-answer (seen in the virtual room
+  with Piper answers), and the rest plays later than stamped by a gap no one measures. The
+  speaker reports it (PortAudio's write says so) and the rest of the sound becomes a
+  `Segment` that `resumes` it, which the canceller aligns again near the old delay.
 
 Through a reverberant echo path (offline, sox reverb) the filter removes only 8-16 dB: the
 check then makes the skill deaf while it speaks, as without echo cancellation. So it is off
@@ -56,7 +62,9 @@ EARLIEST, LATEST = -0.4, 0.4  # seconds: where the echo may come relative to the
 ALIGN_SECONDS = 0.5  # of each sound, to find its delay on
 ALIGN_GIVE_UP = 2.0  # ... or at most this long, while no clear delay shows
 CHECK_SECONDS = 1.0  # of cancelling each sound: is the echo much weaker? (else the delay found is wrong)
-MIN_REDUCTION_DB = 10.0  # ... by this much, in its best quarter second
+MIN_REDUCTION_DB = 10.0  # ... by this much, in its best quarter second; and later, in any second of it the reference fills
+PLAYING_DBFS = -45.0  # a quarter second whose reference is this loud holds echo (not a pause between sentences)
+REALIGN_EARLIER, REALIGN_LATER = 0.2, 1.0  # seconds around the delay in use, where to look again (an underrun only ever makes it later)
 MIN_SOUND_SECONDS = 1.0  # shorter sounds (the chime, the ready sound) pass uncancelled
 MIN_CLARITY = 3.0  # the correlation peak over the 99th percentile of the other lags, for a delay to count
 MARGIN = 0.03  # seconds: the reference is fed this far ahead of its echo, for a delay found slightly late
@@ -71,6 +79,7 @@ ECHO_TAIL = 0.6  # seconds after the reference falls silent in which the cancell
 class Segment:
     starts: float  # time.monotonic() at which samples[0] leaves the speaker
     samples: np.ndarray  # int16, 16 kHz mono
+    resumes: float | None = None  # the stamp of the sound this is the rest of, after the output ran dry (an underrun)
 
     @property
     def ends(self) -> float:
@@ -103,6 +112,16 @@ class PlaybackReference:
         keep = max(0, int((at - segment.starts) * RATE))
         with self._lock:
             self._segments = [replace(s, samples=s.samples[:keep]) if s is segment else s for s in self._segments]
+
+    def resumed(self, segment: Segment, offset: float) -> Segment:
+        """The output ran dry (an underrun) before the sound's sample at `offset` seconds:
+        from there on it plays later than stamped, by a gap no one measured. The rest becomes a
+        sound of its own (stamped as if there were no gap), which the canceller aligns again."""
+        keep = int(round(offset * RATE))
+        rest = Segment(segment.starts + keep / RATE, segment.samples[keep:], resumes=segment.starts)
+        with self._lock:
+            self._segments = [replace(s, samples=s.samples[:keep]) if s is segment else s for s in self._segments] + [rest]
+        return rest
 
     def samples(self, starts: float, count: int, only: float | None = None) -> np.ndarray:
         """The reference from `starts` (monotonic seconds) on, `count` samples (zeros where nothing
@@ -176,6 +195,16 @@ class LinearEchoFilter:
         self._foreground[tap // n] = np.fft.rfft(weights)
         self._background = self._foreground.copy()
 
+    def weights(self) -> np.ndarray:
+        """The foreground's weights (a copy): the echo path as the filter knows it."""
+        return self._foreground.copy()
+
+    def restore(self, weights: np.ndarray) -> None:
+        """Go back to weights that cancelled the echo (after adapting to a moved one)."""
+        self._foreground = weights.copy()
+        self._background = weights.copy()
+        self._errors = [0.0, 0.0]
+
     def block(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         """One block (floats): the microphone with the predicted echo taken out."""
         n = self.BLOCK
@@ -232,7 +261,10 @@ class EchoCanceller:
         self.filter = LinearEchoFilter(taps)
         self._delay: float | None = None  # seconds from the current sound's stamp to its echo (None: not found)
         self._found: tuple[float, float] | None = None  # the last delay and clarity found while aligning
-        self._checks: list[list] | None = None  # [microphone energy, output energy, samples] per quarter second, until checked
+        self._window = (EARLIEST, LATEST)  # where to look for the current sound's delay, relative to its stamp
+        self._quarters: list[list] = []  # [microphone, what the filter leaves, reference] energies and samples, per quarter second
+        self._first_check = False  # the quarters are those of the first CHECK_SECONDS after an alignment
+        self._good: np.ndarray | None = None  # the filter's weights when it last passed a check
         self.delays: list[float] = []  # every delay measured, one per sound (for the bench and -v)
         self.frames = 0  # 10 ms blocks cancelled
         self._active = False
@@ -253,18 +285,22 @@ class EchoCanceller:
             return pcm
         n = len(pcm) // 2
         newest = self.reference.newest_within(captured - ECHO_TAIL - LATEST, captured + n / RATE - EARLIEST)
-        if newest is not None and len(newest.samples) < MIN_SOUND_SECONDS * RATE:
+        if newest is not None and len(newest.samples) < MIN_SOUND_SECONDS * RATE and newest.resumes is None:
             newest = None  # a chime or a tone: too short to align on, and nothing to say over
         active = newest is not None
         if active != self._active:
             self._stretch(active)
         if active and newest.starts != self._sound:
-            # A new sound (a new output stream): its delay is found again.
-            log.debug("echo canceller: a sound starts; finding its delay (deaf until then)")
-            self._sound = newest.starts
-            self._delay = None
-            self._found = None
-            self._aligning = []
+            if newest.resumes is not None and newest.resumes == self._sound and self._delay is not None:
+                log.debug("echo canceller: the speaker ran dry (an underrun): the rest of the sound comes later; finding its delay again (deaf until then)")
+                self._realign(newest.starts)
+            else:  # a new sound (a new output stream): its delay is found again
+                log.debug("echo canceller: a sound starts; finding its delay (deaf until then)")
+                self._sound = newest.starts
+                self._window = (EARLIEST, LATEST)
+                self._delay = None
+                self._found = None
+                self._aligning = []
         if not active:
             self._background = np.frombuffer(pcm, dtype=np.int16).copy()  # the room with the speaker silent
             self._background_at = 0
@@ -290,6 +326,17 @@ class EchoCanceller:
         self._active = active
         self._energy = [0.0, 0.0]
 
+    def _realign(self, sound: float) -> None:
+        """Look for the delay again, near the one in use: `sound`'s echo moved (the output ran
+        dry and the rest of the answer plays later, or the filter lost it)."""
+        self._window = (self._delay - REALIGN_EARLIER, self._delay + REALIGN_LATER)
+        if self._good is not None:
+            self.filter.restore(self._good)  # it adapted to the moved echo meanwhile: back to the path it knew
+        self._sound = sound
+        self._delay = None
+        self._found = None
+        self._aligning = []
+
     def _align(self, near: np.ndarray, captured: float) -> np.ndarray:
         """Keep a sound's first chunks until ALIGN_SECONDS of them hold its echo; then find
         the delay. The room's background comes out meanwhile."""
@@ -300,8 +347,9 @@ class EchoCanceller:
             return self._quiet(len(near))
         # This sound alone: an earlier one (the ready sound, the end of the last answer) came
         # through another stream, with another delay.
-        reference = self.reference.samples(first - LATEST, len(mic) + int(round((LATEST - EARLIEST) * RATE)), only=self._sound)
-        found = find_delay(mic, reference, EARLIEST, LATEST)
+        earliest, latest = self._window
+        reference = self.reference.samples(first - latest, len(mic) + int(round((latest - earliest) * RATE)), only=self._sound)
+        found = find_delay(mic, reference, earliest, latest)
         # A clear peak, found again a chunk later: an answer begins with the chime, whose
         # tones alone can give a clear peak at a wrong delay (measured: 95 ms off).
         earlier, self._found = self._found, found
@@ -310,7 +358,8 @@ class EchoCanceller:
             self._delay = found[0]
             self.delays.append(found[0])
             self._aligning = None
-            self._checks = []
+            self._quarters = []
+            self._first_check = True
             if self.filter.empty:  # the first answer of the session: start from the echo's delay and level
                 aligned = self.reference.samples(first - self._delay, len(mic)).astype(np.float64)
                 gain = float(mic.astype(np.float64) @ aligned / (aligned @ aligned + 1e-9))
@@ -339,30 +388,50 @@ class EchoCanceller:
             left[i : i + block] = self.filter.block(near_f[i : i + block], far[i : i + block])
             out[i : i + block] = self._gate(left[i : i + block], near_f[i : i + block])
             self.frames += 1
-        if self._checks is not None and not self._check(near_f, left):
+        if not self._check(near_f, left, far):
             return self._quiet(n)
         return out
 
-    def _check(self, near: np.ndarray, left: np.ndarray) -> bool:
-        """In the first CHECK_SECONDS of cancelling a sound, what the filter leaves must be
-        MIN_REDUCTION_DB quieter than the microphone in the best quarter second (someone
-        talking over it spoils only some of them); if it is in none, the delay found is wrong, and the rest of the sound is not heard
-        rather than heard uncancelled (its own words must never act)."""
-        checks = self._checks
-        if not checks or checks[-1][2] >= RATE // 4:
-            checks.append([0.0, 0.0, 0])
-        quarter = checks[-1]
+    def _check(self, near: np.ndarray, left: np.ndarray, far: np.ndarray) -> bool:
+        """Is the echo still cancelled? What the filter leaves must be MIN_REDUCTION_DB quieter
+        than the microphone in the best quarter second (someone talking over it spoils only
+        some of them):
+        - of the first CHECK_SECONDS after an alignment: if in none, the delay found is wrong,
+          and the rest of the sound is not heard rather than heard uncancelled (its own words
+          must never act);
+        - later, of any CHECK_SECONDS in which the reference plays: if in none, the echo has
+          moved (an output that ran dry unnoticed, a lost filter), and its delay is found again."""
+        quarters = self._quarters
+        if not quarters or quarters[-1][3] >= RATE // 4:
+            quarters.append([0.0, 0.0, 0.0, 0])
+        quarter = quarters[-1]
         quarter[0] += float(near @ near)
         quarter[1] += float(left @ left)
-        quarter[2] += len(near)
-        if len(checks) < CHECK_SECONDS * 4 or quarter[2] < RATE // 4:
+        quarter[2] += float(far @ far)
+        quarter[3] += len(near)
+        if quarter[3] < RATE // 4 or len(quarters) < CHECK_SECONDS * 4:
             return True
-        best = max(10 * np.log10((a + 1e-9) / (b + 1e-9)) for a, b, _ in checks)
-        self._checks = None
-        if best >= MIN_REDUCTION_DB:
+        if self._first_check:
+            self._first_check = False
+            best = max(10 * np.log10((a + 1e-9) / (b + 1e-9)) for a, b, _, _ in quarters)
+            del quarters[:-1]
+            if best >= MIN_REDUCTION_DB:
+                self._good = self.filter.weights()
+                return True
+            log.debug("echo canceller: at best %.1f dB less in its first %.0f s: the delay found must be wrong; deaf while this sound plays", best, CHECK_SECONDS)
+            self._delay = None
+            return False
+        del quarters[: -int(CHECK_SECONDS * 4)]
+        playing = [(a, b) for a, b, f, k in quarters if f / k > 10 ** (PLAYING_DBFS / 10)]
+        if len(playing) < len(quarters):
+            return True  # a pause in the answer, or its end: nothing to tell from
+        reductions = [10 * np.log10((a + 1e-9) / (b + 1e-9)) for a, b in playing]
+        if reductions[-1] >= MIN_REDUCTION_DB:
+            self._good = self.filter.weights()  # the quarter just gone was cancelled: these weights know the path
+        if max(reductions) >= MIN_REDUCTION_DB:
             return True
-        log.debug("echo canceller: at best %.1f dB less in its first %.0f s: the delay found must be wrong; deaf while this sound plays", best, CHECK_SECONDS)
-        self._delay = None
+        log.debug("echo canceller: at best %.1f dB less over the last %.0f s: the echo has moved; finding its delay again (deaf until then)", max(reductions), CHECK_SECONDS)
+        self._realign(self._sound)
         return False
 
     def _gate(self, left: np.ndarray, near: np.ndarray) -> np.ndarray:
