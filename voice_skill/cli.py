@@ -329,7 +329,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from voice_skill.runner import EventWriter, Runner
     from voice_skill.night import StreamClock
     from voice_skill.skill import Skill, SkillTiming
+    from voice_skill.heap import return_large_blocks
 
+    return_large_blocks()  # it runs all night: freed audio buffers go back to the system
     settings = _settings(args)
     triggers_file = Path(settings.recognition.triggers) if settings.recognition.triggers else bundled_phrases_dir() / "triggers.toml"
     table = load_triggers(triggers_file)
