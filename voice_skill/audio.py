@@ -530,6 +530,7 @@ class Speaker:
                             # The output ran dry before this block (a busy machine): the rest plays
                             # later than stamped, and the echo canceller must align it again.
                             segment = self.reference.resumed(segment, start / sound.rate)
+                            log.debug("speaker: the output ran dry before %.2f s of the sound; the echo canceller aligns the rest again", start / sound.rate)
                         playback.mark_first_sample()
                     stream.stop()  # returns once the buffered audio has been played out
                 playback.completed = True
