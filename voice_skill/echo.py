@@ -15,9 +15,7 @@ predicts the microphone hears of it.
   (the skill is deaf for that half second, as it is without echo cancellation), so the start
   of an answer is never taken for speech. The reference is then fed MARGIN ahead of its echo,
   every time, so the echo path the filter has learnt stays the same from one answer to the
-  next; the session's first answer starts the filter as the measured delay and level. Before
-  cancelling starts, the filter adapts on the half second it was deaf to, so the echo path it
-  starts from is this sound's.
+  next; the session's first answer starts the filter as the measured delay and level.
 - A linear filter (`LinearEchoFilter`): a partitioned-block frequency-domain adaptive filter
   with two paths, as in speexdsp's MDF. It has no non-linear suppression: nothing said over
   the answer is attenuated. WebRTC's AEC3 was measured first (bench/barge_in.py offline): it
@@ -367,27 +365,15 @@ class EchoCanceller:
                 gain = float(mic.astype(np.float64) @ aligned / (aligned @ aligned + 1e-9))
                 self.filter.start_as_delay(MARGIN, gain)
                 log.debug("echo canceller: the filter starts as the reference %.0f ms late, times %.2f", 1000 * MARGIN, gain)
-            self._warm_up(mic, first)
+            # The reference whose echo is still to come when cancelling starts.
+            taps = self.filter.taps
+            now = captured + len(near) / RATE
+            self.filter.prime(self.reference.samples(now - self._delay + MARGIN - taps / RATE, taps).astype(np.float64) / 32768.0)
             log.debug("echo canceller: the echo comes %.0f ms after its reference's stamp (clarity %.1f)", 1000 * found[0], found[1])
         elif len(mic) >= ALIGN_GIVE_UP * RATE:
             self._aligning = None
             log.debug("echo canceller: no clear delay in the first %.1f s (clarity %.1f): deaf while this sound plays", len(mic) / RATE, found[1] if found else 0.0)
         return self._quiet(len(near))
-
-    def _warm_up(self, mic: np.ndarray, first: float) -> None:
-        """The filter adapts on the audio it was deaf to while the delay was found (`mic`,
-        captured from `first`), before cancelling starts: its echo path is this sound's from
-        the first block it cancels. (Started as a pure delay instead, it left the echo only
-        19-22 dB down for a second where the room's resampler put the echo a fraction of a
-        sample off, and the front end took what was left for speech.)"""
-        block, taps = LinearEchoFilter.BLOCK, self.filter.taps
-        skip = len(mic) % block  # whole blocks, ending where the next chunk begins
-        starts = first + skip / RATE - self._delay + MARGIN  # on the reference's clock
-        self.filter.prime(self.reference.samples(starts - taps / RATE, taps).astype(np.float64) / 32768.0)
-        far = self.reference.samples(starts, len(mic) - skip).astype(np.float64) / 32768.0
-        near = mic[skip:].astype(np.float64) / 32768.0
-        for i in range(0, len(near), block):
-            self.filter.block(near[i : i + block], far[i : i + block])
 
     def _cancel(self, near: np.ndarray, captured: float) -> np.ndarray:
         if self._delay is None:
