@@ -109,9 +109,12 @@ class PlaybackReference:
 
     def cut(self, segment: Segment, at: float) -> None:
         """The sound was stopped: nothing of it leaves the speaker after `at`."""
-        keep = max(0, int((at - segment.starts) * RATE))
         with self._lock:
-            self._segments = [replace(s, samples=s.samples[:keep]) if s is segment else s for s in self._segments]
+            self._segments = self._trimmed(segment, max(0, int((at - segment.starts) * RATE)))
+
+    def _trimmed(self, segment: Segment, keep: int) -> list[Segment]:
+        """The segments, with `segment` cut to its first `keep` samples."""
+        return [replace(s, samples=s.samples[:keep]) if s is segment else s for s in self._segments]
 
     def resumed(self, segment: Segment, offset: float) -> Segment:
         """The output ran dry (an underrun) before the sound's sample at `offset` seconds:
@@ -120,7 +123,7 @@ class PlaybackReference:
         keep = int(round(offset * RATE))
         rest = Segment(segment.starts + keep / RATE, segment.samples[keep:], resumes=segment.starts)
         with self._lock:
-            self._segments = [replace(s, samples=s.samples[:keep]) if s is segment else s for s in self._segments] + [rest]
+            self._segments = self._trimmed(segment, keep) + [rest]
         return rest
 
     def samples(self, starts: float, count: int, only: float | None = None) -> np.ndarray:
@@ -296,11 +299,7 @@ class EchoCanceller:
                 self._realign(newest.starts)
             else:  # a new sound (a new output stream): its delay is found again
                 log.debug("echo canceller: a sound starts; finding its delay (deaf until then)")
-                self._sound = newest.starts
-                self._window = (EARLIEST, LATEST)
-                self._delay = None
-                self._found = None
-                self._aligning = []
+                self._find_delay_of(newest.starts, (EARLIEST, LATEST))
         if not active:
             self._background = np.frombuffer(pcm, dtype=np.int16).copy()  # the room with the speaker silent
             self._background_at = 0
@@ -329,10 +328,14 @@ class EchoCanceller:
     def _realign(self, sound: float) -> None:
         """Look for the delay again, near the one in use: `sound`'s echo moved (the output ran
         dry and the rest of the answer plays later, or the filter lost it)."""
-        self._window = (self._delay - REALIGN_EARLIER, self._delay + REALIGN_LATER)
         if self._good is not None:
             self.filter.restore(self._good)  # it adapted to the moved echo meanwhile: back to the path it knew
+        self._find_delay_of(sound, (self._delay - REALIGN_EARLIER, self._delay + REALIGN_LATER))
+
+    def _find_delay_of(self, sound: float, window: tuple[float, float]) -> None:
+        """Be deaf while `sound`'s delay is found, within `window` (relative to its stamp)."""
         self._sound = sound
+        self._window = window
         self._delay = None
         self._found = None
         self._aligning = []
