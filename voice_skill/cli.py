@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -330,6 +329,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from voice_skill.night import StreamClock
     from voice_skill.skill import Skill, SkillTiming
     from voice_skill.heap import return_large_blocks
+    from voice_skill.stopping import stop_on_signals
 
     return_large_blocks()  # it runs all night: freed audio buffers go back to the system
     settings = _settings(args)
@@ -364,12 +364,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         night_voice=_night_voice(settings), echo=echo,
     )
 
-    def on_signal(signum, frame):
+    def stop() -> None:
         runner.stop()
         source.close()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop)
     try:
         runner.run()
     finally:

@@ -25,7 +25,8 @@ decision.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -73,6 +74,22 @@ def _sound_alikes(wake: tuple[str, ...], dictionary: str, words: set[str], exclu
     return found, {w: lexicon.entries[w] for p in found for w in p.split()}
 
 
+def _in_background(name: str, work, *args) -> Future:
+    """work(*args) in a daemon thread, its result in a Future. A program that stops while it
+    runs does not wait for it (a ThreadPoolExecutor's thread is joined at exit)."""
+    future: Future = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(work(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
 class WakeEngine:
     name = "pocketsphinx"
 
@@ -94,9 +111,7 @@ class WakeEngine:
             # The sound-alikes are made in the background while listening starts (the pass
             # over the dictionary for the common words they are made of is most of the
             # start-up time); the first wake candidate waits for them.
-            background = ThreadPoolExecutor(1, thread_name_prefix="sound-alikes")
-            self._generated = background.submit(_sound_alikes, wake, dictionary, words, set(self._intent_of) | set(decoys))
-            background.shutdown(wait=False)  # the thread ends with its one task
+            self._generated = _in_background("sound-alikes", _sound_alikes, wake, dictionary, words, set(self._intent_of) | set(decoys))
         for phrase in wake + commands:
             missing = [w for w in phrase.split() if w not in pronunciations]
             if missing:
