@@ -474,6 +474,26 @@ def test_sigterm_and_sigint_stop_within_a_second(room, private_dirs, content):
         assert skill.of("done"), skill.events
 
 
+def test_sigterm_while_speaking_cuts_the_answer_and_stops_within_a_second(room, private_dirs, content, said):
+    long_text = "Lie close, and take turns naming three small things your partner did this week that made your life easier, then say thank you for each of them, slowly."
+    folder = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases"
+    write_pack(folder, "slow", "tip", [long_text])
+    write_pack(folder, "slow", "question", [long_text + " Which one mattered most?"])
+    content("slow")
+    skill = start_skill(room, private_dirs)
+    try:
+        room.play(said("give us a tip"))
+        skill.wait_for("say", timeout=15)
+        time.sleep(1.0)  # well inside the ten-second answer
+        started = time.monotonic()
+        skill.process.send_signal(signal.SIGTERM)
+        code = skill.process.wait(5)
+        took = time.monotonic() - started
+        assert code == 0 and took < 1.0, (code, took, skill.stderr_lines)
+    finally:
+        skill.stop()
+
+
 def test_speaker_failure_mid_answer_is_survived(room, private_dirs, content, said):
     long_text = "Lie close, and take turns naming three small things your partner did this week that made your life easier, then say thank you for each of them, slowly."
     folder = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases"

@@ -202,12 +202,13 @@ class Runner:
                     break
             if not self._stopping:
                 self._handle_results(self.recognizer.finish())
-            if self._playback is not None:
+            if self._playback is not None and not self._stopping:  # a file's last answer is played to its end; a stop cuts it
                 self._playback.wait(60)
                 self._check_playback()
         finally:
             if self._playback is not None:
                 self._playback.stop()
+                self._playback.wait(1.0)  # the speaker's thread aborts its stream (a block at most) before the program ends
             self.source.close()
         self.emit("done", at=round(self.now, 2), wakes=self.wakes)
 

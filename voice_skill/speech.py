@@ -288,7 +288,7 @@ class Synthesizer:
             if self._process is not None:
                 try:
                     self._process.stdin.close()
-                    self._process.wait(1)
+                    self._process.wait(0.3)  # it ends at once when idle; a render under way is not waited for
                 except (OSError, subprocess.TimeoutExpired):
                     self._process.kill()
                     self._process.wait()
