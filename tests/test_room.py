@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -474,7 +475,10 @@ def test_sigterm_and_sigint_stop_within_a_second(room, private_dirs, content):
         assert skill.of("done"), skill.events
 
 
-def test_sigterm_while_speaking_cuts_the_answer_and_stops_within_a_second(room, private_dirs, content, said):
+@contextmanager
+def speaking_a_long_answer(room, private_dirs, content, said):
+    """The skill, with a phrase pack whose every answer takes about ten seconds to say, asked
+    for a tip: given once it has begun to say it, stopped afterwards."""
     long_text = "Lie close, and take turns naming three small things your partner did this week that made your life easier, then say thank you for each of them, slowly."
     folder = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases"
     write_pack(folder, "slow", "tip", [long_text])
@@ -484,26 +488,23 @@ def test_sigterm_while_speaking_cuts_the_answer_and_stops_within_a_second(room, 
     try:
         room.play(said("give us a tip"))
         skill.wait_for("say", timeout=15)
+        yield skill
+    finally:
+        skill.stop()
+
+
+def test_sigterm_while_speaking_cuts_the_answer_and_stops_within_a_second(room, private_dirs, content, said):
+    with speaking_a_long_answer(room, private_dirs, content, said) as skill:
         time.sleep(1.0)  # well inside the ten-second answer
         started = time.monotonic()
         skill.process.send_signal(signal.SIGTERM)
         code = skill.process.wait(5)
         took = time.monotonic() - started
         assert code == 0 and took < 1.0, (code, took, skill.stderr_lines)
-    finally:
-        skill.stop()
 
 
 def test_speaker_failure_mid_answer_is_survived(room, private_dirs, content, said):
-    long_text = "Lie close, and take turns naming three small things your partner did this week that made your life easier, then say thank you for each of them, slowly."
-    folder = Path(private_dirs["XDG_CONFIG_HOME"]) / "voice-skill" / "phrases"
-    write_pack(folder, "slow", "tip", [long_text])
-    write_pack(folder, "slow", "question", [long_text + " Which one mattered most?"])
-    content("slow")
-    skill = start_skill(room, private_dirs)
-    try:
-        room.play(said("give us a tip"))
-        skill.wait_for("say", timeout=15)
+    with speaking_a_long_answer(room, private_dirs, content, said) as skill:
         time.sleep(1.5)
         room.stop()  # the speaker (and the microphone) vanish mid-answer
         time.sleep(1.0)
@@ -521,8 +522,6 @@ def test_speaker_failure_mid_answer_is_survived(room, private_dirs, content, sai
         time.sleep(1.0)
         room.play(said("ask us a question"))
         assert skill.wait_for("say", count=2, timeout=20)[1]["intent"] == "question"
-    finally:
-        skill.stop()
 
 
 def test_a_consumer_that_falls_behind_loses_audio_counted_and_logged(room, monkeypatch, caplog):
