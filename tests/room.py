@@ -165,9 +165,11 @@ class SkillProcess:
 
     @classmethod
     def start(cls, room: VirtualRoom, *args: str, env: dict | None = None) -> "SkillProcess":
+        # PYTHONFAULTHANDLER: a SIGABRT (see wait_for_exit) prints every thread's stack to stderr.
+        env = {**(env or room.env), "PYTHONFAULTHANDLER": "1"}
         process = subprocess.Popen(
             [sys.executable, "-m", "voice_skill", "run", "--json", *args],
-            env=env or room.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
         )
         skill = cls(process)
         threading.Thread(target=skill._read_events, daemon=True).start()
@@ -199,6 +201,22 @@ class SkillProcess:
                 break
             time.sleep(0.05)
         raise AssertionError(f"no {count} {kind} event(s) {match} in time; events: {self.events}; stderr: {self.stderr_lines[-10:]}")
+
+    def wait_for_exit(self, timeout: float) -> int:
+        """The exit status, or, if it has not ended within `timeout`, an AssertionError holding
+        where each of its threads was (it is aborted, and the fault handler prints them)."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            time.sleep(0.2)  # the stderr reader takes the last lines
+            stacks = "\n".join(self.stderr_lines[-120:])
+            raise AssertionError(f"still running {timeout:g} s later; its threads then:\n{stacks}") from None
 
     def stop(self) -> int:
         if self.process.poll() is None:

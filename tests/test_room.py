@@ -468,7 +468,7 @@ def test_sigterm_and_sigint_stop_within_a_second(room, private_dirs, content):
         skill = start_skill(room, private_dirs)
         started = time.monotonic()
         skill.process.send_signal(sig)
-        code = skill.process.wait(5)
+        code = skill.wait_for_exit(5)
         took = time.monotonic() - started
         assert code == 0 and took < 1.0, (sig, code, took, skill.stderr_lines)
         time.sleep(0.2)
@@ -498,7 +498,7 @@ def test_sigterm_while_speaking_cuts_the_answer_and_stops_within_a_second(room, 
         time.sleep(1.0)  # well inside the ten-second answer
         started = time.monotonic()
         skill.process.send_signal(signal.SIGTERM)
-        code = skill.process.wait(5)
+        code = skill.wait_for_exit(5)
         took = time.monotonic() - started
         assert code == 0 and took < 1.0, (code, took, skill.stderr_lines)
 
