@@ -47,20 +47,20 @@ class FusionRule:
     bench's dev texts, never on evaluation voices: see docs/wake-engine.md."""
 
     signals: str = FUSED
-    min_frame_score: float = -2.5  # the phonetic bar (mean log score per frame)
-    noisy_allowance: float = 0.4  # how much lower the bar is while noise is suppressed
+    min_frame_score: float = -3.5  # the phonetic bar (mean log score per frame)
+    noisy_allowance: float = 0.0  # how much lower the bar is while noise is suppressed
     floor_frame_score: float = -4.5  # below this, the words are not there, unless the neural signal is certain
     neural_certain: float = 0.95  # a neural score that accepts a fit below the floor (1.01: never)
     deep_floor_frame_score: float = -7.0  # ... down to this fit, at a speaking rate
     min_worst_word: float = -99.0  # no single word may fit worse than this (off: no help on dev)
     min_phones_per_second: float = 5.5  # slower is not the phrase said as a request
     neural_sure: float = 0.8  # a neural score that accepts a weaker phonetic fit, or overrules a rival
-    neural_veto: float = 0.3  # a neural score that rejects a phonetic accept
+    neural_veto: float = 0.2  # a neural score that rejects a phonetic accept
     neural_alone: float = 0.5  # the bar when the neural signal decides alone
     use_rivals: bool = True
-    min_margin: float = -0.25  # per frame: how much better than the best generated sound-alike the wake phrase must fit
+    min_margin: float = -0.15  # per frame: how much better than the best generated sound-alike the wake phrase must fit
     min_margin_decoy: float = 0.0  # ... and than the trigger table's own decoys (a listed decoy that fits better wins)
-    noisy_margin_allowance: float = 0.15  # how much lower min_margin is while noise is suppressed
+    noisy_margin_allowance: float = 0.0  # how much lower min_margin is while noise is suppressed
     min_command_score: float = -2.5  # the fit a command ("another one") needs (its own bar: commands have no rivals)
     # The commands' own speaking-rate bar and noisy allowance, picked on dev
     # (training/tune_commands.py): a one-word "stop" is slow by this measure, and the wake
@@ -72,8 +72,8 @@ class FusionRule:
     # spread over -1.7 to -5.3 per frame (median -3.5) where longer commands fit better.
     # Chosen on dev (training/tune_commands.py): 19 of 24 "stop"s heard instead of 7.
     min_one_word_command_score: float = -4.0
-    alone_rivals: str = ALL_RIVALS  # what a phrase said by itself is weighed against: all rivals, or the decoys only
-    whole_frame_score: float | None = -3.0  # rule 0's bar (the engine before v2's was -3.5); None: no rule 0
+    alone_rivals: str = DECOYS_ONLY  # what a phrase said by itself is weighed against: all rivals, or the decoys only
+    whole_frame_score: float | None = -3.5  # rule 0's bar (the engine before v2's); None: no rule 0
     whole_noisy_allowance: float = 0.8  # how much lower it is while noise is suppressed (the engine before v2's)
 
 
