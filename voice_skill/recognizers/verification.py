@@ -180,24 +180,32 @@ class PhoneticVerifier:
         evidence = self._evidence(text, segments)
         if evidence is None or not (self._rivals or self._decoys) or not compare(evidence):
             return evidence
+        finalists: dict[str, tuple[float, list]] = {}  # one decode per phrase for both margins
         if against in (ALL_RIVALS, BOTH) and self._rivals:
-            margin, other = self._margin(text, pcm, (OTHER_SEARCH, OTHER_WHOLE_SEARCH))
+            margin, other = self._margin(text, pcm, (OTHER_SEARCH, OTHER_WHOLE_SEARCH), finalists)
             if margin is not None:
                 evidence = replace(evidence, margin=margin, rival=other, rival_is_decoy=other in self._decoys)
         if against in (DECOYS_ONLY, BOTH) and self._decoys:
-            margin, decoy = self._margin(text, pcm, (DECOY_SEARCH, DECOY_WHOLE_SEARCH))
+            margin, decoy = self._margin(text, pcm, (DECOY_SEARCH, DECOY_WHOLE_SEARCH), finalists)
             if margin is not None:
                 evidence = replace(evidence, decoy_margin=margin, decoy=decoy)
         return evidence
 
-    def _margin(self, text: str, pcm: bytes, searches: tuple[str, ...]) -> tuple[float | None, str | None]:
+    def _margin(
+        self, text: str, pcm: bytes, searches: tuple[str, ...], finalists: dict[str, tuple[float, list]]
+    ) -> tuple[float | None, str | None]:
         """How much better, per frame, the wake phrase fits the window than the best phrase of
-        these searches (None if none of them reaches a phrase)."""
+        these searches (None if none of them reaches a phrase). `finalists` holds the finalist
+        scores already decoded in this window, by phrase (the wake phrase is weighed against
+        the rivals and against the decoys: its own score is the same both times)."""
         other, other_segments = self._best(searches, pcm, None)
         if not other_segments:
             return None, None
-        wake_score, wake_segments = self._finalist_score(text, pcm)
-        other_score, other_segments = self._finalist_score(other, pcm)
+        for phrase in (text, other):
+            if phrase not in finalists:
+                finalists[phrase] = self._finalist_score(phrase, pcm)
+        wake_score, wake_segments = finalists[text]
+        other_score, other_segments = finalists[other]
         if not wake_segments and not other_segments:
             return None, None
         frames = sum(s.end_frame - s.start_frame + 1 for s in wake_segments or other_segments) or 1
