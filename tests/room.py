@@ -208,22 +208,21 @@ class SkillProcess:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGABRT)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self._end_with(signal.SIGABRT)
             time.sleep(0.2)  # the stderr reader takes the last lines
             stacks = "\n".join(self.stderr_lines[-120:])
             raise AssertionError(f"still running {timeout:g} s later; its threads then:\n{stacks}") from None
 
+    def _end_with(self, signum: int) -> None:
+        """Send `signum`; kill the program if it has not ended 5 s later."""
+        self.process.send_signal(signum)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self._end_with(signal.SIGTERM)
         return self.process.returncode
