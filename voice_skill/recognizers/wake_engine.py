@@ -93,7 +93,7 @@ def _in_background(name: str, work, *args) -> Future:
 class WakeEngine:
     name = "pocketsphinx"
 
-    def __init__(self, table: TriggerTable, options: EngineOptions = EngineOptions(), neural=None, observer=None):
+    def __init__(self, table: TriggerTable, options: EngineOptions = EngineOptions(), neural=None, observer=None, judge=None):
         self.observer = observer  # called with every WakeDecision and CommandDecision (for tuning and tests)
         self.options = options
         self.rule = options.rule
@@ -128,6 +128,7 @@ class WakeEngine:
         self.spotter = PhoneticSpotter(decoder, Grammar(whole=commands, ending=wake + decoys), max_phrase_seconds)
         self.verifier = PhoneticVerifier(decoder, wake, commands, counts, decoys)
         self.neural = neural
+        self.judge = judge  # a judging.WhisperJudge, or None (not installed, or turned off)
         self._neural_phrases: set[str] = set()
         if neural is not None:
             trained_on = neural.classifier.meta.get("phrases")
