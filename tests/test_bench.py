@@ -779,8 +779,40 @@ def test_piper_joe_renders_and_stretches(tmp_path):
     assert PIPER_VOICE.family == EVAL
     assert 0.4 < len(normal) / RATE < 2.5 and len(slow) > 1.25 * len(normal)
     assert speech_rms(normal) == pytest.approx(db_to_gain(REFERENCE_DBFS), rel=0.05)
-    assert np.array_equal(synthesize("give us a tip", PIPER_VOICE, cache), normal)  # the cache fixes Piper's unseeded noise
+    assert np.array_equal(synthesize("give us a tip", PIPER_VOICE, cache), normal)  # from the cache
     assert len(list(tmp_path.glob("*.wav"))) == 2
+
+
+_RENDER_IN_A_FRESH_PROCESS = """
+import sys
+from pathlib import Path
+from bench.audio import piper_render
+for arg in sys.argv[1:]:
+    text, stretch, out = arg.split("|")
+    piper_render(text, float(stretch), Path(out))
+"""
+
+
+@pytest.mark.audio
+def test_piper_renders_are_the_same_in_two_fresh_processes(tmp_path):
+    """Piper's generator noise is seeded (bench.audio.PIPER_SEED), so a new audio cache gives joe
+    the same audio. Two processes at once render the same two sentences in opposite orders: a
+    render depends on nothing rendered before it."""
+    import subprocess
+
+    from bench.audio import piper_missing
+
+    if piper_missing():
+        pytest.skip(piper_missing())
+    said = [("ask us a question", "1.0"), ("give us a tip", "1.05")]
+    jobs = [[f"{text}|{stretch}|{tmp_path / f'{who}-{n}.wav'}" for n, (text, stretch) in enumerate(said)] for who in "ab"]
+    procs = [subprocess.Popen([sys.executable, "-c", _RENDER_IN_A_FRESH_PROCESS, *args], cwd=REPO, stderr=subprocess.PIPE, text=True)
+             for args in (jobs[0], jobs[1][::-1])]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    for n in range(len(said)):
+        first, second = read_mono16k(tmp_path / f"a-{n}.wav"), read_mono16k(tmp_path / f"b-{n}.wav")
+        assert len(first) > RATE // 2 and np.array_equal(first, second), said[n]
 
 
 def test_dev_corpus_uses_dev_voices_and_dev_texts(tmp_path):
