@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,18 +49,48 @@ class System:
 
 
 PROGRAM_ARGV = (sys.executable, "-m", "voice_skill", "run", "--no-speak", "--json")
-OLD_ENGINE_COMMIT = "93bb090"  # the last landed engine before wake engine v2 (issue 10)
-WAKE_SIGNALS = ("fused", "phonetic", "neural")  # voice-skill run --wake-signals
 
 
-def old_engine_system(worktree: Path) -> System:
-    """The program as it was at OLD_ENGINE_COMMIT: a git worktree first on the path, run from it."""
-    return System("old_engine", f"old engine {OLD_ENGINE_COMMIT}", PROGRAM_ARGV, cwd=worktree, first_on_path=(str(worktree),), aliases=("old",))
+@dataclass(frozen=True)
+class PastProgram:
+    """The program as it was at one commit, run from a git worktree of it under bench/out/."""
+
+    key: str  # column key in the summary
+    short: str  # its name for --systems and --baseline, and in the "vs" column's title
+    name: str  # the column title, before the commit
+    commit: str  # as git knows it (a short hash)
+    folder: str  # the worktree's folder under bench/out/
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.commit}"
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return (self.short,) if self.short != self.key else ()
 
 
-PROGRAM = System("fused", "fused (default)", PROGRAM_ARGV, aliases=("voice_skill", "program", "default"))
-PHONETIC = System("phonetic", "phonetic", (*PROGRAM_ARGV, "--wake-signals", "phonetic"))
-NEURAL = System("neural", "neural", (*PROGRAM_ARGV, "--wake-signals", "neural"))
+OLD_ENGINE = PastProgram("old_engine", "old", "old engine", "93bb090", "old-engine")  # the last engine before wake engine v2
+V2 = PastProgram("v2", "v2", "v2", "972466b", "v2")  # the last landed wake engine v2, before any v3 work
+PAST_PROGRAMS = (OLD_ENGINE, V2)
+OLD_ENGINE_COMMIT = OLD_ENGINE.commit  # training.tune_fusion runs the old engine too
+
+
+def past_system(past: PastProgram, worktree: Path) -> System:
+    """A past program's system: its worktree first on the path, run from it."""
+    return System(past.key, past.label, PROGRAM_ARGV, cwd=worktree, first_on_path=(str(worktree),), aliases=past.aliases)
+
+
+def signal_system(signal: str, label: str = "") -> System:
+    """The program deciding with one choice of `voice-skill run --wake-signals`."""
+    return System(signal, label or signal, (*PROGRAM_ARGV, "--wake-signals", signal))
+
+
+PROGRAM = System("fused", "v3 (default)", PROGRAM_ARGV, aliases=("v3", "default", "voice_skill", "program"))
+PHONETIC = signal_system("phonetic")
+NEURAL = signal_system("neural")
+JUDGE = signal_system("judge", "judge alone")  # Whisper tiny.en deciding alone (wake engine v3)
+SIGNAL_SYSTEMS = (PHONETIC, NEURAL, JUDGE)  # need their --wake-signals choice in the program
 KWS_PEER = System("kws_peer", "kws peer", (sys.executable, "-m", "bench.peers", "kws"), follow_ups=False, aliases=("kws",))
 # The LM peer costs ~0.15-0.3 CPU s per audio s, and ~1.5 in steady fan noise (its endpointer
 # never closes, so it decodes everything; it found 0 % of the phrases there in the last full
@@ -68,7 +99,7 @@ LM_PEER = System(
     "lm_peer", "LM peer", (sys.executable, "-m", "bench.peers", "lm"),
     ordinary_parts=1, skip_conditions=("fan10", "fan5", "runon10"), follow_ups=False, aliases=("lm",),
 )
-SYSTEM_ORDER = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer")
+SYSTEM_ORDER = ("old_engine", "v2", "phonetic", "neural", "judge", "fused", "kws_peer", "lm_peer")
 SYSTEMS = (PROGRAM, KWS_PEER, LM_PEER)  # those that need no worktree and no new option
 
 
@@ -195,14 +226,14 @@ def output_device_names() -> list[str]:
         return []
 
 
-# ------------------------------------------------------------------ the old engine and the new option
+# ------------------------------------------------------------------ past programs and new options
 
 
 class Unavailable(Exception):
     """A system cannot run here; the message says why."""
 
 
-def ensure_old_engine(path: Path, commit: str = OLD_ENGINE_COMMIT) -> Path:
+def ensure_worktree(path: Path, commit: str) -> Path:
     """A git worktree of `commit` at `path` (detached), made on demand and reused if present."""
     full = git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     if not full:
@@ -222,6 +253,11 @@ def ensure_old_engine(path: Path, commit: str = OLD_ENGINE_COMMIT) -> Path:
     return path
 
 
+def ensure_old_engine(path: Path) -> Path:
+    """The old engine's worktree at `path` (training.tune_fusion uses it)."""
+    return ensure_worktree(path, OLD_ENGINE_COMMIT)
+
+
 def imported_from(system: System, sandbox_root: Path) -> Path:
     """Where `import voice_skill` resolves for a system (same interpreter, path and folder as its runs)."""
     done = subprocess.run(
@@ -233,27 +269,42 @@ def imported_from(system: System, sandbox_root: Path) -> Path:
     return Path(done.stdout.strip()).resolve().parent.parent
 
 
-def old_engine(path: Path, sandbox_root: Path) -> tuple[System, str]:
-    """The old-engine system, checked to import the worktree's code; and a line saying so."""
-    worktree = ensure_old_engine(path)
-    system = old_engine_system(worktree)
+def past_program(past: PastProgram, path: Path, sandbox_root: Path) -> tuple[System, str]:
+    """A past program's system from its worktree at `path`, checked to import the worktree's
+    code; and a line saying so."""
+    worktree = ensure_worktree(path, past.commit)
+    system = past_system(past, worktree)
     root = imported_from(system, sandbox_root)
     if root != worktree:
-        raise Unavailable(f"the old engine imports voice_skill from {root}, not from {worktree}")
-    return system, f"old engine: {OLD_ENGINE_COMMIT} worktree {worktree}, imports its own voice_skill (fingerprint {program_fingerprint(worktree)})"
+        raise Unavailable(f"{past.label} imports voice_skill from {root}, not from {worktree}")
+    return system, f"{past.name}: {past.commit} worktree {worktree}, imports its own voice_skill (fingerprint {program_fingerprint(worktree)})"
 
 
 _HELP: dict[str, str] = {}
 
 
-def wake_signals_missing(signal: str) -> str | None:
-    """Why `voice-skill run --wake-signals SIGNAL` cannot be used yet, or None if it can."""
+def run_help() -> str:
+    """`voice-skill run --help` of the program here (read once; "" if it failed)."""
     if "help" not in _HELP:
         done = subprocess.run([*PROGRAM_ARGV[:4], "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
         _HELP["help"] = done.stdout if done.returncode == 0 else ""
-    text = _HELP["help"]
-    if "--wake-signals" not in text:
+    return _HELP["help"]
+
+
+def wake_signal_choices(help_text: str) -> tuple[str, ...] | None:
+    """The choices of --wake-signals in a `voice-skill run --help` text; None without the option."""
+    found = re.search(r"--wake-signals\s+\{([^}]*)\}", help_text)
+    if found:
+        return tuple(c.strip() for c in found.group(1).split(",") if c.strip())
+    return () if "--wake-signals" in help_text else None
+
+
+def wake_signals_missing(choice: str, help_text: str | None = None) -> str | None:
+    """Why `voice-skill run --wake-signals CHOICE` cannot be used yet, or None if it can."""
+    choices = wake_signal_choices(run_help() if help_text is None else help_text)
+    if choices is None:
         return "voice-skill run has no --wake-signals option yet"
-    if signal not in text:
-        return f"voice-skill run --wake-signals does not offer {signal!r}"
+    if choice not in choices:
+        offered = f" (it offers {', '.join(choices)})" if choices else ""
+        return f"voice-skill run --wake-signals does not offer {choice!r} yet{offered}"
     return None

@@ -1,10 +1,11 @@
 """From scored runs to a per-system summary, the JSON file and the fixed-width table.
 
-Targets (issue 10) apply to the evaluation voices only (flite kal16, slt, rms, awb and Piper
-joe); espeak-ng is a training family and is reported but in no target. They are checked for
-the fused default; the "vs old" column says where the fused default is worse than the old
-engine (issue 10: no measure may get worse). Issue 12 adds the follow-up commands: inside the
-window >= 95 % recognised on the flite voices, and no stray command in the follow-up files.
+Targets (wake engine v3's; issue 10's where v3 names none) apply to the evaluation voices
+only (flite kal16, slt, rms, awb and Piper joe); espeak-ng is a training family and is
+reported but in no target. They are checked for the default (v3); the "vs" column says where
+the default is worse than a past program that ran in the same run (v2, else the old engine:
+none may regress). Issue 12 adds the follow-up commands: inside the window >= 95 %
+recognised on the flite voices, and no stray command in the follow-up files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable, Sequence
 
 from bench.audio import TRAINING, VOICES, voice_named
 from bench.manifest import FOLLOWUPS_FILE, HELD_OUT, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_FILE, Manifest
-from bench.measure import Run
+from bench.measure import OLD_ENGINE, V2, PastProgram, Run
 from bench.score import (
     ACCEPTED,
     FA_DUPLICATE,
@@ -37,7 +38,7 @@ from bench.score import (
 
 RUNON_CONDITIONS = ("runon", "runon10")
 MIN_ORDINARY_HOURS = 3.0  # "0 false accepts and 0 stray commands in >= 3 h of ordinary speech"
-SLACK = 0.10  # "vs old" on times and memory: worse only beyond 10 % (the machine is shared)
+SLACK = 0.10  # "vs" on times and memory: worse only beyond 10 % (the machine is shared)
 
 # Near-miss groups in the report
 NM_TRAINED = "trained"  # in the program's decoys, its confusion sets or the training text
@@ -73,19 +74,21 @@ class Target:
         return x >= self.value if self.op == ">=" else x <= self.value
 
 
-# What the fused default is measured against (issue 10's targets).
+# What the default (v3) is measured against: wake engine v3's targets; issue 10's where v3's
+# name none (clean, soft and tempo 99 %, wrong intents, first audio); issue 12's for the
+# follow-up commands.
 TARGETS: dict[str, Target] = {
     "ta_overall": Target(">= 97 %", ">=", 0.97),
-    "ta_clean": Target(">= 99 %", ">=", 0.99),
-    "ta_soft": Target(">= 99 %", ">=", 0.99),
-    "ta_reverb": Target(">= 95 %", ">=", 0.95),
+    "ta_clean": Target(">= 99 %", ">=", 0.99),  # issue 10
+    "ta_soft": Target(">= 99 %", ">=", 0.99),  # issue 10
+    "ta_reverb": Target(">= 97 %", ">=", 0.97),
     "ta_fan5": Target(">= 90 %", ">=", 0.90),
-    "ta_tempo0.9": Target(">= 99 %", ">=", 0.99),
-    "ta_tempo1.1": Target(">= 99 %", ">=", 0.99),
-    "ta_runon": Target(">= 95 % (floor 90)", ">=", 0.95),
+    "ta_tempo0.9": Target(">= 99 %", ">=", 0.99),  # issue 10
+    "ta_tempo1.1": Target(">= 99 %", ">=", 0.99),  # issue 10
+    "ta_runon": Target(">= 95 %", ">=", 0.95),
     "ta_runon10": Target(">= 85 %", ">=", 0.85),
     "ta_night": Target(">= 95 %", ">=", 0.95),
-    "wrong_intents": Target("0", "<=", 0),
+    "wrong_intents": Target("0", "<=", 0),  # issue 10
     "nm_trained_false_accepts": Target("0", "<=", 0),
     "nm_held_out_rate": Target("<= 1 %", "<=", 0.01),
     "ordinary_false_accepts_3h": Target("0 in >= 3 h", "<=", 0),
@@ -93,11 +96,11 @@ TARGETS: dict[str, Target] = {
     "stray_commands_ordinary_3h": Target("0 in >= 3 h", "<=", 0),
     "followups_flite": Target(">= 95 %", ">=", 0.95),  # issue 12
     "followups_strays": Target("0", "<=", 0),  # issue 12
-    "delay_p90": Target("<= 0.5 s", "<=", 0.5),
-    "first_audio_ms": Target("<= 150 ms", "<=", 150),
-    "rtf_speech": Target("<= 0.03", "<=", 0.03),
+    "delay_p90": Target("<= 0.6 s", "<=", 0.6),
+    "first_audio_ms": Target("<= 150 ms", "<=", 150),  # issue 10
+    "rtf_speech": Target("<= 0.05", "<=", 0.05),
     "rtf_night": Target("<= 0.005", "<=", 0.005),
-    "peak_rss_mb": Target("<= 150 MB", "<=", 150),
+    "peak_rss_mb": Target("<= 350 MB", "<=", 350),
     "start_to_listening_max": Target("<= 2 s", "<=", 2.0),
 }
 
@@ -366,9 +369,9 @@ class Row:
     label: str
     cell: Callable[[SystemSummary], str]
     target: str | None = None  # key into TARGETS
-    value: Callable[[SystemSummary], float | None] | None = None  # for "vs old"
+    value: Callable[[SystemSummary], float | None] | None = None  # for "vs"
     better: str | None = None  # "higher" or "lower"
-    slack: float = 0.0  # "vs old": worse only beyond this fraction (times and memory on a shared machine)
+    slack: float = 0.0  # "vs": worse only beyond this fraction (times and memory on a shared machine)
 
 
 def rate_row(label: str, get: Callable[[SystemSummary], Rate | None], target: str | None = None) -> Row:
@@ -386,7 +389,7 @@ def followup_rows(voices: Sequence[str], intents: Sequence[str]) -> list[Row]:
     """Issue 12: follow-up commands said inside the window (recognised), and commands that acted
     where none was asked for in the follow-up files. '-' for a system that did not run them or
     has not got the intent. The overall and per-voice rates are over the intents a system has
-    got, so only the per-intent rows are compared with the old engine."""
+    got, so only the per-intent rows are compared with a past program that lacks some."""
     if not voices:
         return []
     ran = lambda get: (lambda s: get(s) if s.followup_files else None)  # noqa: E731
@@ -446,7 +449,7 @@ def verdict(summary: SystemSummary | None, target_key: str | None) -> str:
 
 
 def versus(new: SystemSummary | None, old: SystemSummary | None, row: Row) -> str:
-    """Whether the fused default is worse than the old engine on this row."""
+    """Whether the default is worse than the baseline on this row."""
     if new is None or old is None or row.value is None:
         return ""
     a, b = row.value(new), row.value(old)
@@ -457,26 +460,40 @@ def versus(new: SystemSummary | None, old: SystemSummary | None, row: Row) -> st
 
 
 DEFAULT_KEY = "fused"
-OLD_KEY = "old_engine"
+BASELINES = (V2, OLD_ENGINE)  # what the default is compared with ("vs"): the first that ran (--baseline puts one first)
 
 
-def format_table(summaries: Sequence[SystemSummary], title: str = "") -> str:
-    """Rows are metrics; columns the systems, with the targets, whether the fused default meets
-    them, and whether it is worse than the old engine. Without a fused column, the first system
-    is checked against the targets."""
+def baseline_of(summaries: Sequence[SystemSummary], first: str = BASELINES[0].key) -> SystemSummary | None:
+    """The baseline in a run: the past program `first` (a key) if it ran, else another that did."""
+    order = [first, *(p.key for p in BASELINES if p.key != first)]
+    return next((s for key in order for s in summaries if s.key == key), None)
+
+
+def vs_title(baseline: SystemSummary) -> str:
+    """The "vs" column's title: "vs v2", "vs old"."""
+    past: dict[str, PastProgram] = {p.key: p for p in BASELINES}
+    return f"vs {past[baseline.key].short if baseline.key in past else baseline.key}"
+
+
+def format_table(summaries: Sequence[SystemSummary], title: str = "", baseline: str = BASELINES[0].key) -> str:
+    """Rows are metrics; columns the systems, with the targets, whether the default meets them,
+    and whether it is worse than the baseline (`baseline`: the key of the past program to
+    prefer; see baseline_of). Without a default column, the first system is checked against
+    the targets."""
     if not summaries:
         return "(no systems ran)"
     checked = next((s for s in summaries if s.key == DEFAULT_KEY), summaries[0])
-    old = next((s for s in summaries if s.key == OLD_KEY), None)
+    old = baseline_of(summaries, baseline)
+    old = old if old is not checked else None
     others = [s for s in summaries if s is not checked]
     conditions = list(dict.fromkeys(c for s in summaries for c in s.ta_by_condition))
     voices = list(dict.fromkeys(v for s in summaries for v in s.ta_by_voice))
     followup_voices, followup_intents = followup_keys(summaries)
-    header = ["metric", "target", checked.label, "met", *(["vs old"] if old is not None and old is not checked else []), *(s.label for s in others)]
+    header = ["metric", "target", checked.label, "met", *([vs_title(old)] if old is not None else []), *(s.label for s in others)]
     body = []
     for row in rows(conditions, voices, followup_voices, followup_intents):
         line = [row.label, TARGETS[row.target].text if row.target else "", row.cell(checked), verdict(checked, row.target)]
-        if old is not None and old is not checked:
+        if old is not None:
             line.append(versus(checked, old, row))
         body.append(line + [row.cell(s) for s in others])
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -523,12 +540,15 @@ def stray_line(summary: SystemSummary, most: int = 6) -> str | None:
     return f"{summary.label} stray commands: {listed}{more}"
 
 
-def summary_json(manifest: Manifest, summaries: Sequence[SystemSummary], meta: dict) -> dict:
+def summary_json(manifest: Manifest, summaries: Sequence[SystemSummary], meta: dict, baseline: str = BASELINES[0].key) -> dict:
+    """Everything in one dict: `meta`, the targets, the baseline and the rows where the default
+    is worse than it, the corpus, and every system's figures with the targets it meets."""
+
     def targets_met(s: SystemSummary) -> dict:
         return {k: TARGETS[k].met(s.metric(k)) for k in TARGETS}
 
     checked = next((s for s in summaries if s.key == DEFAULT_KEY), None)
-    old = next((s for s in summaries if s.key == OLD_KEY), None)
+    old = baseline_of(summaries, baseline)
     worse = []
     if checked is not None and old is not None:
         conditions = list(checked.ta_by_condition)
@@ -537,7 +557,8 @@ def summary_json(manifest: Manifest, summaries: Sequence[SystemSummary], meta: d
         **meta,
         "targets": {k: asdict(t) for k, t in TARGETS.items()},
         "targets_apply_to": DEFAULT_KEY,
-        "worse_than_old_engine": worse,
+        "baseline": old.key if checked is not None and old is not None else None,
+        "worse_than_baseline": worse,
         "corpus": {
             "seed": manifest.seed,
             "files": len(manifest.files),

@@ -1,18 +1,20 @@
 """The benchmark: build the corpus, run the systems on it side by side, score, report.
 
-    python3 -m bench.run [--quick] [--systems old,phonetic,neural,fused,kws,lm]
+    python3 -m bench.run [--quick] [--systems old,v2,phonetic,neural,judge,fused,kws,lm]
+                         [--baseline v2|old]
                          [--conditions clean,runon,...] [--voices slt,joe,...]
                          [--kinds triggers,ordinary,night,followups]
                          [--voice-set eval|dev] [--seed N] [--out DIR] [--jobs N]
     python3 bench/run.py ...
 
-Systems: the old engine (the program at commit 93bb090, from a git worktree under
-bench/out/old-engine), the program with `--wake-signals phonetic` and `--wake-signals
-neural`, the fused default (the program with no flag), and two naive PocketSphinx peers
-(bench/peers.py). A system that cannot run here (no --wake-signals option yet, no such
+Systems: past programs run from git worktrees under bench/out/ (the old engine, commit
+93bb090; v2, commit 972466b), the program with `--wake-signals phonetic`, `neural` and `judge`,
+the default (v3: the program with no flag), and two naive PocketSphinx peers
+(bench/peers.py). A system that cannot run here (no such --wake-signals choice yet, no such
 commit) is skipped with a note. Every corpus file is one run of each system, a child process
 measured on its own (bench/measure.py); the peers, which spot wake phrases only, do not run
-on the follow-up files. Writes OUT/summary.json and prints one table.
+on the follow-up files. The default is checked against the targets and compared with a
+baseline (--baseline: v2, else the old engine). Writes OUT/summary.json and prints one table.
 
 `--voice-set dev` builds the corpus from the training helper's DEV voices and dev texts into
 OUT/dev/: for picking thresholds, clearly not an evaluation.
@@ -40,38 +42,50 @@ from bench.manifest import FOLLOWUPS_FILE, NIGHT_FILE, ORDINARY_FILE, TRIGGERS_F
 from bench.measure import (  # noqa: E402
     KWS_PEER,
     LM_PEER,
-    NEURAL,
-    PHONETIC,
+    OLD_ENGINE,
+    PAST_PROGRAMS,
     PROGRAM,
     REPO,
+    SIGNAL_SYSTEMS,
     SYSTEM_ORDER,
+    PastProgram,
     System,
     Unavailable,
     git_head,
-    old_engine,
     output_device_names,
+    past_program,
     program_fingerprint,
     run_on_file,
     wake_signals_missing,
 )
-from bench.report import Scored, followup_line, format_table, near_miss_line, stray_line, summarize, summary_json  # noqa: E402
+from bench.report import BASELINES, Scored, baseline_of, followup_line, format_table, near_miss_line, stray_line, summarize, summary_json, vs_title  # noqa: E402
 from bench.score import score_events  # noqa: E402
 
 NOT_APPLICABLE = (None, "-")
-OLD_ENGINE_DIR = DEFAULT_OUT / "old-engine"
 DEV_TITLE = "DEV (training voices): not an evaluation"
-ALL_SYSTEMS = ("old_engine", "phonetic", "neural", "fused", "kws_peer", "lm_peer")
+
+
+def worktree_dir(past: PastProgram) -> Path:
+    """Where a past program's worktree lives (made on first use, reused after)."""
+    return DEFAULT_OUT / past.folder
+
+
+OLD_ENGINE_DIR = worktree_dir(OLD_ENGINE)  # training.tune_fusion runs the old engine from here too
+ALL_SYSTEMS = SYSTEM_ORDER
 FILE_KINDS = (TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE, FOLLOWUPS_FILE)  # --kinds
-SHORT_NAMES = {"old": "old_engine", "old_engine": "old_engine", "phonetic": "phonetic", "neural": "neural", "fused": "fused",
-               "default": "fused", "kws": "kws_peer", "kws_peer": "kws_peer", "lm": "lm_peer", "lm_peer": "lm_peer"}
+CURRENT_SYSTEMS = (*SIGNAL_SYSTEMS, PROGRAM, KWS_PEER, LM_PEER)  # run from this checkout
+SHORT_NAMES = {name: key for key, aliases in [(p.key, p.aliases) for p in PAST_PROGRAMS] + [(s.key, s.aliases) for s in CURRENT_SYSTEMS] for name in (key, *aliases)}
+SYSTEMS_HELP = "old, v2, phonetic, neural, judge, fused (= v3, default), kws, lm"
 
 # CPU seconds per audio second by kind of file, and start-up seconds, for the estimate before a
 # first run (a later run uses the previous summary.json's measured figures instead). From the
 # full run of 2026-11-26 on 2 busy cores (load average about 4); an idle machine is faster.
 RTF_GUESS = {
     "old_engine": {"triggers": 0.12, "ordinary": 0.09, "night": 0.015, "followups": 0.12},
+    "v2": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "phonetic": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "neural": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
+    "judge": {"triggers": 0.20, "ordinary": 0.25, "night": 0.03, "followups": 0.20},  # a guess: Whisper tiny.en on what PocketSphinx passes
     "fused": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "kws_peer": {"triggers": 0.05, "ordinary": 0.045, "night": 0.045},
     "lm_peer": {"triggers": 0.21, "ordinary": 0.41, "night": 0.015},
@@ -202,26 +216,40 @@ def estimate(tasks: list[Task], jobs: int, previous: Path) -> tuple[float, str]:
     return cpu / max(1, min(jobs, os.cpu_count() or 1)), source
 
 
-def pick_systems(names: list[str], quick_note: list[str]) -> tuple[list[System], dict[str, str]]:
+def system_for(key: str, notes: list[str]) -> System:
+    """The system of a key (SYSTEM_ORDER), ready to run; Unavailable says why it cannot."""
+    past = {p.key: p for p in PAST_PROGRAMS}
+    if key in past:
+        system, line = past_program(past[key], worktree_dir(past[key]), DEFAULT_OUT / "sandbox" / f"{past[key].folder}-check")
+        notes.append(line)
+        return system
+    current = {s.key: s for s in CURRENT_SYSTEMS}[key]
+    if current in SIGNAL_SYSTEMS:
+        why = wake_signals_missing(current.key)
+        if why:
+            raise Unavailable(why)
+    return current
+
+
+def pick_systems(names: list[str], notes: list[str]) -> tuple[list[System], dict[str, str]]:
     """The systems asked for that can run here, and why the others cannot."""
     chosen, skipped = [], {}
     for key in names:
-        if key == "old_engine":
-            try:
-                system, line = old_engine(OLD_ENGINE_DIR, DEFAULT_OUT / "sandbox" / "old-engine-check")
-                chosen.append(system)
-                quick_note.append(line)
-            except Unavailable as exc:
-                skipped[key] = str(exc)
-        elif key in ("phonetic", "neural"):
-            why = wake_signals_missing(key)
-            if why:
-                skipped[key] = why
-            else:
-                chosen.append(PHONETIC if key == "phonetic" else NEURAL)
-        else:
-            chosen.append({"fused": PROGRAM, "kws_peer": KWS_PEER, "lm_peer": LM_PEER}[key])
+        try:
+            chosen.append(system_for(key, notes))
+        except Unavailable as exc:
+            skipped[key] = str(exc)
     return chosen, skipped
+
+
+def versus_line(summaries: list, baseline: PastProgram) -> str:
+    """What the "vs" column compares, in words."""
+    default = next((s for s in summaries if s.key == PROGRAM.key), None)
+    compared = baseline_of(summaries, baseline.key)
+    if default is None or compared is None or compared is default:
+        return "No 'vs' column: it needs the default and a past program (v2 or the old engine) in the same run."
+    instead = f" ({baseline.label} did not run)" if compared.key != baseline.key else ""
+    return f"'{vs_title(compared)}': WORSE where the default is worse than {compared.label} in this run{instead}; times, CPU and memory only beyond 10 %."
 
 
 def only_kinds(spec: CorpusSpec, kinds: list[str]) -> CorpusSpec:
@@ -240,9 +268,11 @@ def split(value: str | None) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m bench.run", description="Accuracy and speed of voice-skill's wake engines against the old engine and two naive peers.")
+    parser = argparse.ArgumentParser(prog="python3 -m bench.run", description="Accuracy and speed of voice-skill's wake engines against its past engines and two naive peers.")
     parser.add_argument("--quick", action="store_true", help="a small slice of the corpus (a few minutes)")
-    parser.add_argument("--systems", help=f"comma-separated, default all: {','.join(('old', 'phonetic', 'neural', 'fused', 'kws', 'lm'))}")
+    parser.add_argument("--systems", help=f"comma-separated, default all: {SYSTEMS_HELP}")
+    parser.add_argument("--baseline", choices=[p.short for p in BASELINES], default=BASELINES[0].short,
+                        help=f"the past program the default is compared with in the 'vs' column (default {BASELINES[0].short}; the other when it did not run)")
     parser.add_argument("--conditions", help=f"comma-separated subset of {','.join(c.name for c in CONDITIONS)}")
     parser.add_argument("--voices", help=f"comma-separated subset of {','.join(v.name for v in VOICES)} (dev: of the dev voices)")
     parser.add_argument("--kinds", help=f"comma-separated subset of the kinds of file, default all: {','.join(FILE_KINDS)}")
@@ -289,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     names = split(args.systems) or list(ALL_SYSTEMS)
     unknown = [n for n in names if n not in SHORT_NAMES]
     if unknown:
-        parser.error(f"unknown system {', '.join(unknown)}; known: old, phonetic, neural, fused, kws, lm")
+        parser.error(f"unknown system {', '.join(unknown)}; known: {SYSTEMS_HELP}")
     wanted = [k for k in SYSTEM_ORDER if k in {SHORT_NAMES[n] for n in names}]
     systems, skipped = pick_systems(wanted, notes)
     for key, why in skipped.items():
@@ -345,13 +375,14 @@ def main(argv: list[str] | None = None) -> int:
         "trained_near_miss_sources": trained_sources,
         "notes": notes,
     }
+    baseline = next(p for p in BASELINES if p.short == args.baseline)
     path = ws.out / "summary.json"
-    path.write_text(json.dumps(summary_json(manifest, summaries, meta), indent=1) + "\n", "utf-8")
+    path.write_text(json.dumps(summary_json(manifest, summaries, meta, baseline.key), indent=1) + "\n", "utf-8")
 
     minutes = sum(f.duration for f in manifest.files) / 60
     print(f"\ncorpus: {len(manifest.files)} files, {minutes:.1f} min of audio ({ordinary_hours:.2f} h ordinary speech), seed {args.seed}{' (quick)' if args.quick else ''}")
     print("engines: " + ", ".join(f"{s.label} = {s.engine}" for s in summaries) + f"; program {meta['program']['commit']} ({program_before})")
-    print(format_table(summaries, DEV_TITLE if dev else ""))
+    print(format_table(summaries, DEV_TITLE if dev else "", baseline.key))
     for s in summaries:
         print(near_miss_line(s))
         for line in (stray_line(s), followup_line(s)):
@@ -361,8 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nTA = true accepts. {DEV_TITLE}: the training helper's DEV voices and the dev texts (bench/dev_*.txt), for picking")
         print("thresholds. The target columns are for orientation only; only the held-out voices and texts (the default voice set) evaluate.")
     else:
-        print("\nTA = true accepts. Targets (issue 10) are for the fused default, on the held-out voices (flite kal16, slt, rms, awb, Piper joe);")
-        print("espeak-ng is a training family: reported, in no target. 'vs old': WORSE where the fused default is worse than the old engine.")
+        print("\nTA = true accepts. Targets (wake engine v3) are for the default, on the held-out voices (flite kal16, slt, rms, awb, Piper joe);")
+        print("espeak-ng is a training family: reported, in no target.")
+    print(versus_line(summaries, baseline))
     print("Near misses: 'decoys/training' = the program's decoys, its confusion sets or the training text (" + ", ".join(trained_sources) + "); 'held-out' = bench/heldout_near_misses.txt.")
     print("Stray command = a command other than question/tip that acted where nothing asked for one (anywhere but on a follow-up said inside its window).")
     if any(f.kind == FOLLOWUPS_FILE for f in manifest.files):

@@ -488,6 +488,39 @@ def test_table_shows_targets_and_whether_they_are_met():
     assert "WORSE" in worse["TA clean"] and "NO" in worse["TA clean"]
 
 
+def test_the_default_is_compared_with_v2_else_the_old_engine():
+    """One baseline ("vs"): the past program asked for (v2 unless --baseline old) when it ran,
+    else the other one; the table and summary.json say which."""
+    from bench.report import BASELINES, TARGETS, baseline_of
+
+    file = a_file(QUESTION, span("ask him a question", 20.0, 21.0, NEAR_MISS))
+    heard = lambda *at: [Scored(RUN, score_file(file, [Wake("question", t) for t in at]))]  # noqa: E731
+    new = summarize("fused", "v3 (default)", heard(11.7, 20.5), (None, "-"))  # a near miss accepted
+    v2 = summarize("v2", "v2 972466b", heard(11.7), (None, "-"))
+    old = summarize("old_engine", "old engine 93bb090", heard(), (None, "-"))  # missed the phrase
+    assert [p.key for p in BASELINES] == ["v2", "old_engine"] and [p.short for p in BASELINES] == ["v2", "old"]
+    assert baseline_of([old, new, v2]) is v2 and baseline_of([old, new, v2], "old_engine") is old
+    assert baseline_of([old, new]) is old and baseline_of([v2, new], "old_engine") is v2 and baseline_of([new]) is None
+
+    against_v2 = format_table([old, v2, new])
+    header = against_v2.splitlines()[0]
+    assert "vs v2" in header and "vs old" not in header
+    lines = {line.split("  ")[0]: line for line in against_v2.splitlines()}
+    assert "WORSE" in lines["near misses, bench list, not trained"] and "WORSE" not in lines["TA clean"]
+    lines = {line.split("  ")[0]: line for line in format_table([old, v2, new], baseline="old_engine").splitlines()}
+    assert "vs old" in format_table([old, v2, new], baseline="old_engine").splitlines()[0]
+    assert "ok" in lines["TA clean"]  # better than the old engine there
+    assert "vs" not in format_table([new]).splitlines()[0].split()
+
+    data = summary_json(Manifest(1, {}, ()), [old, v2, new], {})
+    assert data["baseline"] == "v2" and data["worse_than_baseline"] == ["near misses, bench list, not trained"]
+    assert summary_json(Manifest(1, {}, ()), [old, v2, new], {}, "old_engine")["baseline"] == "old_engine"
+    assert summary_json(Manifest(1, {}, ()), [new], {})["baseline"] is None
+    # wake engine v3's targets where they differ from issue 10's
+    assert {k: TARGETS[k].value for k in ("ta_reverb", "delay_p90", "rtf_speech", "rtf_night", "peak_rss_mb", "ta_runon", "ta_runon10")} == {
+        "ta_reverb": 0.97, "delay_p90": 0.6, "rtf_speech": 0.05, "rtf_night": 0.005, "peak_rss_mb": 350, "ta_runon": 0.95, "ta_runon10": 0.85}
+
+
 def test_near_misses_are_split_into_trained_listed_held_out_and_training_voice():
     held = Span("give us a lesson", 30.0, 31.0, NEAR_MISS, "slt", "clean", None, HELD_OUT)
     held_known = Span("she asked us a question", 40.0, 41.0, NEAR_MISS, "slt", "clean", None, HELD_OUT)  # known after all: trained
@@ -666,7 +699,8 @@ def test_an_engine_without_the_ritual_shows_dash_for_those_commands():
     data = summary_json(Manifest(1, {}, ()), [new, old], {})
     assert data["systems"]["old_engine"]["followups_by_intent"]["deeper"] is None
     assert data["targets"]["followups_flite"]["value"] == 0.95 and data["targets"]["followups_strays"]["value"] == 0
-    assert "follow-up softer (flite)" in data["worse_than_old_engine"]
+    assert data["baseline"] == "old_engine"  # v2 did not run
+    assert "follow-up softer (flite)" in data["worse_than_baseline"]
 
 
 def test_peers_skip_the_follow_up_files_and_kinds_pick_files(tmp_path):
@@ -834,37 +868,72 @@ def test_dev_corpus_uses_dev_voices_and_dev_texts(tmp_path):
 # ------------------------------------------------------------------ systems side by side
 
 
-def test_old_engine_worktree_is_made_once_and_imports_its_own_code(tmp_path):
-    from bench.measure import OLD_ENGINE_COMMIT, Unavailable, ensure_old_engine, git, imported_from, old_engine
+@pytest.mark.parametrize("past", ["old_engine", "v2"])
+def test_a_past_program_runs_from_a_worktree_made_once_that_imports_its_own_code(tmp_path, past):
+    from bench.measure import PAST_PROGRAMS, Unavailable, ensure_old_engine, ensure_worktree, git, imported_from, past_program
 
-    if not git("rev-parse", "--verify", "--quiet", f"{OLD_ENGINE_COMMIT}^{{commit}}"):
-        pytest.skip(f"git history lacks {OLD_ENGINE_COMMIT} (a shallow clone)")
-    path = tmp_path / "old-engine"
+    program = next(p for p in PAST_PROGRAMS if p.key == past)
+    if not git("rev-parse", "--verify", "--quiet", f"{program.commit}^{{commit}}"):
+        pytest.skip(f"git history lacks {program.commit} (a shallow clone)")
+    path = tmp_path / program.folder
     try:
-        system, line = old_engine(path, tmp_path / "sandbox")
-        assert git("rev-parse", "HEAD", cwd=path).startswith(OLD_ENGINE_COMMIT)
+        system, line = past_program(program, path, tmp_path / "sandbox")
+        assert git("rev-parse", "HEAD", cwd=path).startswith(program.commit)
         assert imported_from(system, tmp_path / "sandbox") == path.resolve() and str(path.resolve()) in line
         assert system.cwd == path.resolve() and system.first_on_path == (str(path.resolve()),)
-        assert ensure_old_engine(path) == path.resolve()  # reused, not made again
+        assert (system.key, system.label) == (program.key, f"{program.name} {program.commit}")
+        assert ensure_worktree(path, program.commit) == path.resolve()  # reused, not made again
+        if past == "old_engine":
+            assert ensure_old_engine(path) == path.resolve()  # as training.tune_fusion calls it
         git("checkout", "--quiet", "--detach", "HEAD~1", cwd=path)
-        with pytest.raises(Unavailable, match="not 93bb090"):
-            ensure_old_engine(path)
+        with pytest.raises(Unavailable, match=f"not {program.commit}"):
+            ensure_worktree(path, program.commit)
     finally:
         git("worktree", "remove", "--force", str(path))
     assert str(path) not in git("worktree", "list")
+    with pytest.raises(Unavailable, match="no commit 0000000"):
+        ensure_worktree(tmp_path / "none", "0000000")
 
 
-def test_systems_without_the_wake_signals_option_are_skipped_with_a_reason():
-    from bench.measure import NEURAL, PHONETIC, wake_signals_missing
+def test_systems_without_their_wake_signals_choice_are_skipped_with_a_reason():
+    from bench.measure import JUDGE, NEURAL, PHONETIC, wake_signals_missing
     from bench.run import pick_systems
 
     notes: list[str] = []
-    systems, skipped = pick_systems(["phonetic", "neural", "fused", "kws_peer", "lm_peer"], notes)
-    for system in (PHONETIC, NEURAL):
+    systems, skipped = pick_systems(["phonetic", "neural", "judge", "fused", "kws_peer", "lm_peer"], notes)
+    for system in (PHONETIC, NEURAL, JUDGE):
         why = wake_signals_missing(system.key)
         assert (system in systems) == (why is None)
         assert skipped.get(system.key) == why
     assert [s.key for s in systems][-3:] == ["fused", "kws_peer", "lm_peer"]
+    assert JUDGE.argv[-2:] == ("--wake-signals", "judge") and JUDGE.label == "judge alone"
+
+
+def test_wake_signal_choices_are_read_from_the_help_text():
+    from bench.measure import wake_signal_choices, wake_signals_missing
+
+    v2_help = """usage: voice-skill run [-h] [--engine {auto,vosk,pocketsphinx}]
+                       [--wake-signals {fused,phonetic,neural}]
+  --wake-signals {fused,phonetic,neural}
+                        PocketSphinx wake engine: fuse both signals (default)"""
+    assert wake_signal_choices(v2_help) == ("fused", "phonetic", "neural")
+    assert wake_signal_choices("usage: voice-skill run [-h] [--engine {auto,vosk}]") is None
+    assert wake_signals_missing("judge", "usage: voice-skill run [-h]") == "voice-skill run has no --wake-signals option yet"
+    assert wake_signals_missing("judge", v2_help) == "voice-skill run --wake-signals does not offer 'judge' yet (it offers fused, phonetic, neural)"
+    assert wake_signals_missing("neural", v2_help) is None
+    # 'judge' in the help's prose is not a choice; a new choice is
+    assert wake_signals_missing("judge", v2_help + " (the judge decides)") is not None
+    assert wake_signals_missing("judge", v2_help.replace("neural}", "neural,judge}")) is None
+
+
+def test_system_names_for_the_command_line():
+    from bench.run import ALL_SYSTEMS, SHORT_NAMES
+
+    assert {n: SHORT_NAMES[n] for n in ("old", "v2", "phonetic", "neural", "judge", "fused", "v3", "default", "kws", "lm")} == {
+        "old": "old_engine", "v2": "v2", "phonetic": "phonetic", "neural": "neural", "judge": "judge",
+        "fused": "fused", "v3": "fused", "default": "fused", "kws": "kws_peer", "lm": "lm_peer"}
+    assert all(SHORT_NAMES[key] == key for key in ALL_SYSTEMS)
+    assert PROGRAM.key == "fused" and PROGRAM.label == "v3 (default)"
 
 
 def test_the_lm_peer_hears_a_documented_subset_and_the_estimate_adds_up(tmp_path):
