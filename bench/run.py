@@ -85,7 +85,7 @@ RTF_GUESS = {
     "v2": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "phonetic": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "neural": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
-    "judge": {"triggers": 0.20, "ordinary": 0.25, "night": 0.03, "followups": 0.20},  # a guess: Whisper tiny.en on what PocketSphinx passes
+    "judge": {"triggers": 0.20, "ordinary": 0.25, "night": 0.03, "followups": 0.20},  # a guess before its first full run
     "fused": {"triggers": 0.10, "ordinary": 0.14, "night": 0.03, "followups": 0.10},
     "kws_peer": {"triggers": 0.05, "ordinary": 0.045, "night": 0.045},
     "lm_peer": {"triggers": 0.21, "ordinary": 0.41, "night": 0.015},
