@@ -37,7 +37,8 @@ from voice_skill.recognizers.verification import ALL_RIVALS, DECOYS_ONLY, Phonet
 PHONETIC = "phonetic"
 NEURAL = "neural"
 FUSED = "fused"
-SIGNALS = (FUSED, PHONETIC, NEURAL)
+JUDGE = "judge"
+SIGNALS = (FUSED, PHONETIC, NEURAL, JUDGE)
 WHOLE_RULE = "the whole utterance is the phrase"
 
 
@@ -75,6 +76,15 @@ class FusionRule:
     alone_rivals: str = DECOYS_ONLY  # what a phrase said by itself is weighed against: all rivals, or the decoys only
     whole_frame_score: float | None = -3.5  # rule 0's bar (the engine before v2's); None: no rule 0
     whole_noisy_allowance: float = 0.8  # how much lower it is while noise is suppressed (the engine before v2's)
+    # Wake engine v3 (with the judge, judging.py): scores are the judge's mean log-probability
+    # per token of a phrase's words. Placeholders until picked on dev (training/tune_judged.py).
+    judge_gate: float | None = -6.0  # the judge is asked when the phrase's fit is at least this (None: always)
+    judge_with_fit: float = -2.0  # the judge's score that confirms a phrase whose fit clears the phonetic bar
+    judge_sure: float = -0.7  # the judge's score that accepts a phrase whatever the fit (above the gate)
+    judge_alone: float = -1.0  # the bar when the judge decides alone (signals = judge)
+    command_judge_gate: float | None = -6.0  # a command's fit at which the judge is asked
+    command_judge_with_fit: float = -3.0  # the judge's score that confirms a command whose fit clears its bar
+    command_judge_sure: float = -0.7  # the judge's score that hears a command whatever its fit (above the gate)
 
 
 @dataclass(frozen=True)
@@ -159,3 +169,69 @@ def decide(rule: FusionRule, phonetic: PhoneticEvidence | None, neural: float | 
     if use_neural and neural >= rule.neural_sure:
         return Decision(True, "neural rescue")
     return Decision(False, "phonetic fit too weak")
+
+
+# ---------------------------------------------------------------- wake engine v3: with the judge
+
+
+def phonetic_accepts(rule: FusionRule, phonetic: PhoneticEvidence | None, noisy: bool) -> bool:
+    """The spotter's side of v3: the phrase fits the window at the bar at a speaking rate, or
+    the whole utterance is the phrase (rule 0, without rivals)."""
+    if phonetic is None:
+        return False
+    if rule.whole_frame_score is not None and phonetic.whole_wake and phonetic.whole_score is not None:
+        if phonetic.whole_score >= rule.whole_frame_score - (rule.whole_noisy_allowance if noisy else 0.0) and phonetic.whole_rate >= rule.min_phones_per_second:
+            return True
+    bar = rule.min_frame_score - (rule.noisy_allowance if noisy else 0.0)
+    return phonetic.frame_score >= bar and phonetic.phones_per_second >= rule.min_phones_per_second
+
+
+def judge_matters(rule: FusionRule, phonetic: PhoneticEvidence | None, noisy: bool) -> bool:
+    """Whether the judge is asked: always when it decides alone; in the fused rule, when the
+    phrase fits at least at the gate (the judge costs a fifth of a second: ordinary speech
+    that fits no phrase is not worth it)."""
+    if rule.signals == JUDGE or rule.judge_gate is None:
+        return True
+    return phonetic is not None and max(phonetic.frame_score, phonetic.whole_score if phonetic.whole_wake and phonetic.whole_score is not None else -99.0) >= rule.judge_gate
+
+
+def decide_judged(rule: FusionRule, phonetic: PhoneticEvidence | None, judgement, intent_of: dict[str, str], noisy: bool) -> tuple[Decision, str | None]:
+    """Accept or reject a v3 wake candidate, and the phrase accepted. What both the spotter
+    and the judge accept fires (the judge's bar a little looser), and what the judge alone is
+    sure of."""
+    if judgement is None or not judgement.scores:
+        return Decision(False, "the judge was not asked: no phrase fits" if rule.signals != JUDGE else "no judgement"), phonetic.text if phonetic else None
+    best = max(judgement.scores.values(), key=lambda s: s.score)
+    if rule.signals == JUDGE:
+        return Decision(best.score >= rule.judge_alone, f"judge {best.score:+.2f} vs {rule.judge_alone:+.2f}"), best.phrase
+    if phonetic_accepts(rule, phonetic, noisy):
+        heard = phonetic.whole if phonetic.whole_wake and phonetic.whole else phonetic.text
+        intent = intent_of.get(heard)
+        same = [s for s in judgement.scores.values() if intent_of.get(s.phrase) == intent]
+        mine = max(same, key=lambda s: s.score) if same else None
+        if mine is not None and mine.score >= rule.judge_with_fit:
+            return Decision(True, f"the fit and the judge agree ({mine.score:+.2f} >= {rule.judge_with_fit:+.2f})"), mine.phrase
+    if best.score >= rule.judge_sure:
+        return Decision(True, f"the judge is sure ({best.score:+.2f} >= {rule.judge_sure:+.2f})"), best.phrase
+    return Decision(False, f"the judge is not sure ({best.score:+.2f})"), best.phrase
+
+
+def command_judge_matters(rule: FusionRule, phonetic: PhoneticEvidence | None, noisy: bool) -> bool:
+    """Whether the judge is asked about a command: when its fit is at least at the gate."""
+    if phonetic is None:
+        return False
+    return rule.command_judge_gate is None or phonetic.frame_score >= rule.command_judge_gate
+
+
+def command_judged(rule: FusionRule, phonetic: PhoneticEvidence | None, judge: float | None, noisy: bool) -> tuple[bool, str]:
+    """A v3 command (the whole utterance): heard when its fit clears the command bars and the
+    judge agrees, or when the judge is sure of it."""
+    if phonetic is None:
+        return False, "a wake phrase fits better"
+    if judge is None:
+        return False, f"the judge was not asked ({command_bars(rule, phonetic.text, noisy)})"
+    if command_fits(rule, phonetic, noisy) and judge >= rule.command_judge_with_fit:
+        return True, f"the fit and the judge agree ({judge:+.2f} >= {rule.command_judge_with_fit:+.2f})"
+    if judge >= rule.command_judge_sure:
+        return True, f"the judge is sure ({judge:+.2f} >= {rule.command_judge_sure:+.2f})"
+    return False, f"judge {judge:+.2f}; {command_bars(rule, phonetic.text, noisy)}"

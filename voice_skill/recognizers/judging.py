@@ -52,6 +52,7 @@ N_FFT = 400
 HOP = 160
 N_MELS = 80
 MAX_WINDOW_SECONDS = 30.0  # the model's input limit
+PREFIX_CUTS = (3, 4, 5)  # the transcript's last words a phrase after other speech may take
 
 
 class JudgeUnavailable(Exception):
@@ -248,6 +249,32 @@ class WhisperJudge:
 
     def token_text(self, text: str) -> list[str]:
         return [self._tokenizer.decode([i]) for i in self._encode_text(text)]
+
+    def judge(self, audio: np.ndarray, phrases: tuple[str, ...], after_speech: bool, transcribe: bool = False) -> Judgement:
+        """Score these phrases as the end of what the window holds.
+
+        Each phrase is scored as a sentence of its own (' Ask us a question.'): with nothing
+        before it, and, when other speech may come before it in the window (`after_speech`),
+        after the greedy transcript's earlier words (all but its last 3, 4 or 5 words: where
+        the phrase would begin if the transcript ends with it). Its score is the best of
+        these: the mean log-probability of its words' tokens (the full stop is not counted).
+        The transcript is made when it is needed as a prefix, or when asked for (the -v log)."""
+        seconds = len(audio) / RATE
+        encoded, frames = self.encode(audio)
+        words = self.transcribe(encoded, seconds) if after_speech or transcribe else []
+        prefixes = [""]
+        if after_speech:
+            prefixes += [" " + " ".join(words[:-k]) for k in PREFIX_CUTS if len(words) > k]
+        texts = [written_forms(p)[0] for p in phrases]
+        scores: dict[str, PhraseScore] = {}
+        for prefix in dict.fromkeys(prefixes):
+            for phrase, text, probs in zip(phrases, texts, self.align(encoded, frames, prefix, texts)):
+                pieces = self.token_text(text)
+                counted = len(pieces) - 1 if pieces[-1].strip() == "." else len(pieces)
+                score = float(np.mean(np.log(np.maximum(probs[:counted], 1e-9))))
+                if phrase not in scores or score > scores[phrase].score:
+                    scores[phrase] = PhraseScore(phrase, score, tuple(zip(pieces[:counted], (float(p) for p in probs[:counted]))), prefix)
+        return Judgement(" ".join(words), scores, seconds)
 
 
 def load_judge() -> WhisperJudge:

@@ -25,6 +25,7 @@ decision.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -35,7 +36,23 @@ from voice_skill.errors import UserError
 from voice_skill.intents import WAKE_INTENTS, TriggerTable
 from voice_skill.recognizers.base import SAMPLE_RATE, Heard
 from voice_skill.recognizers.frontend import NOISE_SUPPRESSION_LEVEL, FrontEnd, Speech, SpeechEnded, SpeechStarted
-from voice_skill.recognizers.fusion import NEURAL, PHONETIC, FusionRule, accepted_phrase, command_bars, command_fits, decide, neural_matters
+from voice_skill.recognizers.fusion import (
+    FUSED,
+    JUDGE,
+    NEURAL,
+    PHONETIC,
+    FusionRule,
+    accepted_phrase,
+    command_bars,
+    command_fits,
+    command_judge_matters,
+    command_judged,
+    decide,
+    decide_judged,
+    judge_matters,
+    neural_matters,
+)
+from voice_skill.recognizers.judging import Judgement
 from voice_skill.recognizers.sphinx import Grammar, SphinxDecoder, model_paths, read_pronunciations
 from voice_skill.recognizers.spotting import Candidate, PhoneticSpotter
 from voice_skill.recognizers.verification import ALL_RIVALS, BOTH, DECOYS_ONLY, MIN_MARGIN, PhoneticEvidence, PhoneticVerifier
@@ -44,6 +61,7 @@ log = logging.getLogger(__name__)
 
 MIN_UTTERANCE_SECONDS = 0.25
 WINDOW_LEAD = 0.15  # seconds of audio before a candidate's start that the verifier sees
+JUDGE_LEAD = 0.5  # seconds before the utterance's start that the judge hears
 NEURAL_AUDIO_SECONDS = 3.0
 NEURAL_END_SPREAD = 0.3  # neural windows may end this far either side of the speech end
 RIVAL_WINS, WAKE_WINS = MIN_MARGIN, -MIN_MARGIN  # the margins at either extreme
@@ -102,6 +120,7 @@ class WakeEngine:
         commands = tuple(p for intent, phrases in table.intents.items() if intent not in WAKE_INTENTS for p in phrases)
         self._intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
         self._wake = set(wake)
+        self._wake_phrases = wake
         self._commands = set(commands)
         decoys: tuple[str, ...] = tuple(table.decoys)
         words = {w for p in wake + commands + decoys for w in p.split()}
@@ -191,6 +210,8 @@ class WakeEngine:
             return []
         if self.rule.signals == NEURAL:
             return self._neural_alone(where, end, self._neural_scores(end))
+        if self.judge is not None and self.rule.signals in (FUSED, JUDGE):
+            return self._judged(where, candidate, end)
         if candidate is None:
             heard = " ".join(w for w in self.spotter.last_hypothesis.split() if not w.startswith("filler_")) or "nothing"
             log.debug("%s: heard %r, which does not end in a phrase -> nothing", where, heard)
@@ -317,6 +338,88 @@ class WakeEngine:
         confidence = _confidence(evidence) if decision.accept else 0.0
         return [Heard(heard, self._utterance, self.frontend.now, confidence, True, candidate.start, end)]
 
+    # ---------------------------------------------------------------- v3: the judge decides with the spotter
+
+    def _judge_window(self) -> np.ndarray:
+        """The utterance as the judge hears it: from JUDGE_LEAD before its start (Whisper
+        hears a word's onset better with a little of what came before) to now."""
+        pcm = self._window(self._speech_start - JUDGE_LEAD)
+        return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+
+    def _judged(self, where: str, candidate: Candidate | None, end: float) -> list[Heard]:
+        """Wake engine v3: the spotter's candidate, its phonetic fit (no rivals), and the
+        judge's scores; the fusion rule (fusion.decide_judged) accepts or rejects."""
+        noisy = self.frontend.suppressing
+        alone = self._speech_bytes / 2 / SAMPLE_RATE <= self._max_phrase_seconds
+        start = candidate.start if candidate is not None else self._speech_start
+        if candidate is not None and candidate.text in self._commands:
+            heard = self._judged_command(where, candidate, end, noisy)
+            if heard is not None:
+                return heard
+            start = self._speech_start
+        if candidate is None and self.observer is None:
+            heard = " ".join(w for w in self.spotter.last_hypothesis.split() if not w.startswith("filler_")) or "nothing"
+            log.debug("%s: heard %r, which does not end in a phrase -> nothing", where, heard)
+            return []
+        longest = max(self._speech_start, end - self._max_phrase_seconds)
+        if candidate is None or candidate.text not in self._wake:
+            start = min(start, longest)
+        no_rivals = lambda evidence: False  # noqa: E731  (the judge hears what a rival would)
+        evidence = self.verifier.verify_wake(self._window(start - WINDOW_LEAD), compare=no_rivals)
+        if evidence is None and longest < start:
+            evidence = self.verifier.verify_wake(self._window(longest - WINDOW_LEAD), compare=no_rivals)
+        said = self._said_by_itself(alone) if self.rule.signals == FUSED else {"alone": alone}
+        if evidence is not None:
+            evidence = replace(evidence, **said)
+        elif said.get("whole_wake"):
+            evidence = PhoneticEvidence(said["whole"], said["whole_score"], said["whole_score"], said["whole_rate"], **said)
+        after_speech = not alone or (candidate is not None and candidate.after_speech)
+        judgement = None
+        if self.observer is not None or judge_matters(self.rule, evidence, noisy):
+            judgement = self.judge.judge(self._judge_window(), self._wake_phrases, after_speech, transcribe=log.isEnabledFor(logging.DEBUG))
+        decision, phrase = decide_judged(self.rule, evidence, judgement, self._intent_of, noisy)
+        if self.observer is not None:
+            self.observer(JudgedDecision(candidate, evidence, judgement, noisy, decision.accept, decision.rule, phrase))
+        log.debug(
+            "%s: spotted %r%s: %s; %s -> %s (%s)",
+            where, candidate.text if candidate else None, " after other speech" if after_speech else "",
+            evidence.describe() if evidence else "no wake phrase fits", judgement.describe(phrase) if judgement else "judge not asked (no score would change this)",
+            "accept " + repr(phrase) if decision.accept else "reject", decision.rule,
+        )
+        if not decision.accept:
+            heard = candidate.text if candidate is not None and candidate.text in self._decoys else ""
+            return [Heard(heard, self._utterance, self.frontend.now, 0.0, True, start, end)]
+        confidence = math.exp(judgement.scores[phrase].score) if judgement and phrase in judgement.scores else _confidence(evidence)
+        return [Heard(phrase, self._utterance, self.frontend.now, confidence, True, start, end)]
+
+    def _judged_command(self, where: str, candidate: Candidate, end: float, noisy: bool) -> list[Heard] | None:
+        """A command must be the whole utterance; its fit and the judge's score of it decide
+        (fusion.command_judged). None: it is not a command, and the utterance may be a wake
+        phrase after all."""
+        if candidate.after_speech:
+            log.debug("%s: the command %r after other speech is not a command", where, candidate.text)
+            return [Heard("", self._utterance, self.frontend.now, 0.0, True, candidate.start, end)]
+        if self._speech_bytes / 2 / SAMPLE_RATE > self._longest_said[candidate.text]:
+            log.debug("%s: longer than the command %r said slowly: not a command", where, candidate.text)
+            return None
+        evidence = self.verifier.verify_command(self._window(self._speech_start - WINDOW_LEAD))
+        phrase = evidence.text if evidence is not None else candidate.text
+        judgement = None
+        if self.observer is not None or command_judge_matters(self.rule, evidence, noisy):
+            judgement = self.judge.judge(self._judge_window(), (phrase,), after_speech=False, transcribe=log.isEnabledFor(logging.DEBUG))
+        heard, rule = command_judged(self.rule, evidence, judgement.scores[phrase].score if judgement else None, noisy)
+        if self.observer is not None:
+            self.observer(JudgedCommand(candidate.text, phrase, candidate, evidence, judgement, noisy, heard))
+        log.debug(
+            "%s: command %r: %s; %s -> %s (%s)",
+            where, phrase, evidence.describe() if evidence else "a wake phrase fits better",
+            judgement.describe(phrase) if judgement else "judge not asked", "heard" if heard else "not a command", rule,
+        )
+        if not heard:
+            return None
+        confidence = math.exp(judgement.scores[phrase].score) if judgement else (_confidence(evidence) if evidence else 0.0)
+        return [Heard(phrase, self._utterance, self.frontend.now, confidence, True, candidate.start, end)]
+
     def _rivals_for(self, alone: bool) -> str:
         """What the wake phrase is weighed against. An utterance no longer than a phrase said
         by itself may be weighed against the trigger table's decoys only
@@ -385,6 +488,33 @@ class CommandDecision:
     text: str  # the command the spotter found
     candidate: Candidate
     phonetic: PhoneticEvidence | None  # None: a wake phrase fits the utterance better
+    noisy: bool
+    heard: bool
+
+
+@dataclass(frozen=True)
+class JudgedDecision:
+    """Everything that went into one wake decision of v3 (the spotter, the phonetic fit
+    without rivals, the judge)."""
+
+    candidate: Candidate | None
+    phonetic: PhoneticEvidence | None
+    judgement: Judgement | None  # None: not asked (no score would have changed the decision)
+    noisy: bool
+    accept: bool
+    rule: str
+    phrase: str | None  # the phrase accepted (or the best one weighed)
+
+
+@dataclass(frozen=True)
+class JudgedCommand:
+    """Everything that went into one command decision of v3."""
+
+    text: str  # the command the spotter found
+    phrase: str  # the command weighed (the decode of the whole utterance, else the spotter's)
+    candidate: Candidate
+    phonetic: PhoneticEvidence | None  # None: a wake phrase fits the utterance better
+    judgement: Judgement | None
     noisy: bool
     heard: bool
 
