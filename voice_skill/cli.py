@@ -56,9 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cancel its own voice at the microphone and act on 'stop' while it speaks (experimental; [audio] echo_cancellation)")
     run.add_argument("--engine", choices=["auto", "vosk", "pocketsphinx"], help="speech recognizer (default: auto)")
     run.add_argument(
-        "--wake-signals", choices=["fused", "phonetic", "neural"],
-        help="PocketSphinx wake engine: fuse both signals (default), or use one alone (for comparison)",
+        "--wake-signals", choices=["fused", "phonetic", "neural", "judge"],
+        help="PocketSphinx wake engine: fuse the signals (default), or use one alone (for comparison)",
     )
+    judge = run.add_mutually_exclusive_group()
+    judge.add_argument("--judge", dest="judge", action="store_true", default=None,
+                       help="the judge (Whisper tiny.en) looks again at each wake candidate; refuse to start without it ([recognition] judge)")
+    judge.add_argument("--no-judge", dest="judge", action="store_false", default=None,
+                       help="listen without the judge (default: with it where it can run)")
     run.add_argument("--model", help="Vosk model folder")
     run.add_argument("--triggers", type=Path, help="trigger phrases file (default: phrases/triggers.toml)")
     run.add_argument("--json", action="store_true", help="one JSON object per line for each event")
@@ -123,7 +128,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             audio = replace(audio, **{name: value})
     recognition = settings.recognition
-    for name in ("engine", "model", "wake_signals"):
+    for name in ("engine", "model", "wake_signals", "judge"):
         value = getattr(args, name, None)
         if value is not None:
             recognition = replace(recognition, **{name: value})

@@ -12,7 +12,9 @@ checked, and a bad one is reported with the file and the key.
 
     [recognition]
     engine = "auto"           # auto | vosk | pocketsphinx
-    wake_signals = "fused"    # PocketSphinx wake engine: fused | phonetic | neural (for comparison)
+    wake_signals = "fused"    # PocketSphinx wake engine: fused | phonetic | neural | judge (one alone, for comparison)
+    judge = false             # the judge (Whisper tiny.en) looks again at each wake candidate. Unset: on
+                              # where it can run (not on 32-bit Arm); true: refuse to start without it
     model = "/path/to/vosk-model-small-en-us-0.15"
     triggers = "/path/to/my-triggers.toml"
 
@@ -59,7 +61,7 @@ from voice_skill.night import parse_time_of_day
 log = logging.getLogger(__name__)
 
 APP = "voice-skill"
-WAKE_SIGNALS = ("fused", "phonetic", "neural")
+WAKE_SIGNALS = ("fused", "phonetic", "neural", "judge")
 ENGINES = ("auto", "vosk", "pocketsphinx")
 SPEECH_ENGINES = ("pyttsx3", "piper")
 
@@ -93,9 +95,10 @@ class AudioSettings:
 @dataclass(frozen=True)
 class RecognitionSettings:
     engine: str = "auto"
-    wake_signals: str = "fused"  # fused | phonetic | neural
+    wake_signals: str = "fused"  # fused | phonetic | neural | judge
     model: str | None = None
     triggers: str | None = None
+    judge: bool | None = None  # the Whisper judge: None: on where it can run, True required, False off
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,9 @@ def _validate(where: str, section: str, name: str, value: Any) -> Any:
             return value
         if name == "wake_signals":
             _check(where, key, value, f"one of {', '.join(WAKE_SIGNALS)}", value in WAKE_SIGNALS)
+            return value
+        if name == "judge":
+            _check(where, key, value, "true or false", isinstance(value, bool))
             return value
         _check(where, key, value, "a path (text)", isinstance(value, str) and value != "")
         return value
