@@ -1,23 +1,175 @@
-"""Building the recognizer the settings ask for; `auto` prefers Vosk when a model is present."""
+"""Building the recognizer the settings ask for; `auto` prefers Vosk when a model is present.
+
+The PocketSphinx wake engine gets the judge (Whisper tiny.en, judging.py) when the settings
+ask for it, [recognition] judge:
+
+- unset (None): on where it can run. Where it cannot (no CTranslate2 wheel on 32-bit Arm)
+  or its model is damaged, one line says why and it listens without the judge.
+- true (or --judge), and --wake-signals judge: required. Without it, it does not start
+  (UserError: one line saying what to do).
+- false (or --no-judge): off, not loaded.
+
+The model's files are checked before listening starts (a changed or damaged model is refused
+at start-up); the model itself loads in a background thread meanwhile (LoadingJudge), and the
+first wake candidate waits for it if it comes sooner.
+
+Only the fused engine and --wake-signals judge use it: phonetic and neural are one signal
+alone, for comparison.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from voice_skill.errors import UserError
 from voice_skill.intents import TriggerTable
 from voice_skill.models import find_model
 from voice_skill.recognizers.base import Recognizer
+from voice_skill.recognizers.fusion import FUSED, JUDGE, NEURAL, PHONETIC, SIGNALS  # JUDGE: the judge deciding alone
 
 log = logging.getLogger(__name__)
+
+JUDGE_NAME = "the judge (Whisper tiny.en)"
+REPAIR = "run scripts/install again (it installs the judge's model again)"
+
+
+@dataclass(frozen=True)
+class JudgeStatus:
+    """What became of the judge the settings ask for: loaded, off, or why not."""
+
+    judge: object | None  # a judging.WhisperJudge (or a LoadingJudge standing in for one), or None
+    wanted: bool | None  # [recognition] judge (or --judge / --no-judge); None: where it can run
+    used: bool  # whether the wake signals use a judge at all (fused and judge do)
+    problem: str = ""  # why it is not there: JudgeUnavailable's or JudgeDamaged's line
+    damaged: bool = False  # the model's files are there but not the ones this program knows
+
+    def describe(self) -> str:
+        """The end of the 'using PocketSphinx ...' line: the judge on, off or missing."""
+        if self.judge is not None:
+            return f" and {JUDGE_NAME}"
+        if self.wanted is False:
+            return "; the judge is off ([recognition] judge = false or --no-judge)"
+        return ", without the judge" if self.used else ""
+
+
+def _uses_judge(signals: str) -> bool:
+    return signals in (FUSED, JUDGE)
+
+
+class LoadingJudge:
+    """The judge, its model's files already checked, loading in a daemon thread once start()
+    is called, while listening starts (CTranslate2 quantizes the weights as it loads them:
+    about half a second). It stands in for the judging.WhisperJudge: whatever is asked of it
+    waits until the model is loaded (and starts the loading if nothing did). A model that
+    passed the check and still does not load (out of memory) is logged once as an error, and
+    every use raises JudgeDamaged."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._loading: Future = Future()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        """Load the model in the background (once)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        self._loading.set_running_or_notify_cancel()
+        threading.Thread(target=self._load, name="judge", daemon=True).start()
+
+    def _load(self) -> None:
+        from voice_skill.recognizers.judging import JudgeDamaged, WhisperJudge
+
+        try:
+            self._loading.set_result(WhisperJudge(self.folder))
+        except Exception as exc:  # MemoryError too: nothing may wait for it forever
+            problem = f"the judge's speech model in {self.folder} does not load ({exc})"
+            log.error("%s; wake phrases cannot be judged: %s, or set [recognition] judge = false", problem, REPAIR)
+            self._loading.set_exception(JudgeDamaged(problem))
+
+    def loaded(self):
+        """The WhisperJudge, once it is loaded (JudgeDamaged if it did not load)."""
+        self.start()
+        return self._loading.result()
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_loading", "_lock", "_started"):
+            raise AttributeError(name)
+        return getattr(self.loaded(), name)
+
+
+def checked_judge_folder() -> Path:
+    """What judging.load_judge checks before it loads the model: CTranslate2 and tokenizers
+    installed (JudgeUnavailable), the model's files the ones this program knows (JudgeDamaged).
+    The folder of the checked model."""
+    from voice_skill.recognizers.judging import JudgeUnavailable, check_model, model_dir
+
+    try:  # imported here, not only found: a broken install is refused at start-up too
+        import ctranslate2  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise JudgeUnavailable(f"the judge cannot run here ({exc.name or exc} is not installed; it has no wheel for 32-bit Arm)") from None
+    folder = model_dir()
+    check_model(folder)
+    return folder
+
+
+def judge_status(wanted: bool | None, signals: str, background: bool = False) -> JudgeStatus:
+    """Load the judge if the settings and the wake signals ask for it, its model's files
+    checked first. background: the files are checked now and the model loads in a thread
+    (LoadingJudge). Never raises for a judge that cannot run: the status says why."""
+    from voice_skill.recognizers.judging import JudgeDamaged, JudgeUnavailable, load_judge
+
+    used = _uses_judge(signals)
+    if wanted is False or not used:
+        return JudgeStatus(None, wanted, used)
+    try:
+        return JudgeStatus(LoadingJudge(checked_judge_folder()) if background else load_judge(), wanted, used)
+    except JudgeUnavailable as exc:
+        return JudgeStatus(None, wanted, used, str(exc))
+    except JudgeDamaged as exc:
+        return JudgeStatus(None, wanted, used, str(exc), damaged=True)
+
+
+def install_fix(status: JudgeStatus) -> str:
+    """What installs a judge that is missing or damaged (32-bit Arm has none to install)."""
+    return REPAIR if status.damaged else "run scripts/install again"
+
+
+def required_judge_error(status: JudgeStatus, signals: str) -> UserError:
+    """The one line for a judge that was asked for (--judge, [recognition] judge = true or
+    --wake-signals judge) and cannot be had."""
+    fix = install_fix(status)
+    if signals == JUDGE:
+        return UserError(f"--wake-signals judge: {status.problem}; {fix}, or use --wake-signals fused")
+    return UserError(f"[recognition] judge = true (or --judge): {status.problem}; {fix}, or set [recognition] judge = false (or use --no-judge)")
+
+
+def load_wanted_judge(wanted: bool | None, signals: str, report=print) -> JudgeStatus:
+    """The judge for the wake engine (loading in the background), off, or missing. Asked for
+    and not available: UserError; on by default and not available: one line to `report`
+    saying why and that it listens without the judge (32-bit Arm: every start, once)."""
+    if signals == JUDGE and wanted is False:
+        raise UserError("--wake-signals judge needs the judge, but [recognition] judge = false (or --no-judge) turns it off; drop one of them")
+    status = judge_status(wanted, signals, background=True)
+    if status.judge is None and status.problem:
+        if status.wanted or signals == JUDGE:
+            raise required_judge_error(status, signals)
+        repair = f"; to repair it, {REPAIR}" if status.damaged else ""
+        report(f"voice-skill: {status.problem}; listening with the wake engine without the judge{repair}")
+    return status
 
 
 def build_recognizer(recognition, table: TriggerTable, report=print) -> Recognizer:
     """recognition: the [recognition] settings (engine auto | vosk | pocketsphinx, model,
-    wake_signals). `report` gets one line saying which engine is used, and one more if the
-    neural wake signal cannot run on this machine."""
+    wake_signals, judge). `report` gets one line saying which engine is used, and one more if
+    the neural wake signal or the judge cannot run on this machine."""
     engine = recognition.engine
     phrases, decoys = table.phrases(), list(table.decoys)
     model_path: Path | None = find_model(recognition.model)
@@ -31,29 +183,40 @@ def build_recognizer(recognition, table: TriggerTable, report=print) -> Recogniz
         return recognizer
     if engine not in ("auto", "pocketsphinx"):
         raise UserError(f"--engine {engine}: unknown engine; use auto, vosk or pocketsphinx")
-    return build_wake_engine(recognition.wake_signals, table, report, engine == "auto")
+    return build_wake_engine(recognition.wake_signals, table, report, engine == "auto", judge=recognition.judge)
 
 
-def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: bool = False, options=None) -> Recognizer:
-    from voice_skill.recognizers.fusion import PHONETIC, SIGNALS
+def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: bool = False, options=None, judge: bool | None = None) -> Recognizer:
+    """The PocketSphinx wake engine with the wake signals asked for. `judge`: [recognition]
+    judge (None: the judge where it can run; True: required; False: off)."""
     from voice_skill.recognizers.wake_engine import EngineOptions, WakeEngine
 
     if signals not in SIGNALS:
         raise UserError(f"--wake-signals {signals}: unknown; use {', '.join(SIGNALS)}")
     options = options or EngineOptions()
     options = replace(options, rule=replace(options.rule, signals=signals))
+    judged = load_wanted_judge(judge, signals, report)
     neural = None
-    if signals != PHONETIC:
+    if signals not in (PHONETIC, JUDGE):
         from voice_skill.recognizers.neural import NeuralUnavailable, load_detector
 
         try:
             neural = load_detector(Path(options.neural_model) if options.neural_model else None)
         except NeuralUnavailable as exc:
-            if signals == "neural":
+            if signals == NEURAL:
                 raise UserError(f"--wake-signals neural: {exc}; use --wake-signals phonetic") from None
             report(f"voice-skill: {exc}; listening with the phonetic wake engine alone")
-    recognizer = WakeEngine(table, options, neural)
-    how = {"fused": "phonetic and neural wake signals" if neural else "phonetic wake signal", "phonetic": "phonetic wake signal only", "neural": "neural wake signal only"}[signals]
+    recognizer = WakeEngine(table, options, neural, judge=judged.judge)
+    if isinstance(judged.judge, LoadingJudge):
+        # Only now: loading it while the engine is built slowed that down (the GIL: 0.23 -> 0.58 s).
+        judged.judge.start()
+    how = {
+        FUSED: "phonetic and neural wake signals" if neural else "phonetic wake signal",
+        PHONETIC: "phonetic wake signal only",
+        NEURAL: "neural wake signal only",
+        JUDGE: "judge (Whisper tiny.en) only",
+    }[signals]
     suffix = "; for Vosk, run 'voice-skill model download'" if auto else ""
-    report(f"voice-skill: using PocketSphinx (bundled English model) with the {how}{suffix}")
+    judging = judged.describe() if signals != JUDGE else ""
+    report(f"voice-skill: using PocketSphinx (bundled English model) with the {how}{judging}{suffix}")
     return recognizer
