@@ -2,8 +2,9 @@
 
 It shows the microphone's live level as a bar for a few seconds (the audio is measured and
 dropped, never kept), plays the chime and one sentence on the speaker, prints what the skill
-would use (engine, model, voice, config and state files), and ends with what to fix. Exit
-status 0 when nothing needs fixing, 1 otherwise.
+would use (engine, model, the judge, voice, config and state files; the judge's model is
+checked and loaded as 'run' does), and ends with what to fix. Exit status 0 when nothing
+needs fixing, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -117,14 +118,40 @@ def check_speaker(settings: Settings, voice, engine) -> tuple[list[str], list[st
     return lines, fixes
 
 
-def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=None) -> list[str]:
+def describe_judge(recognition) -> tuple[str, list[str]]:
+    """The judge as 'run' would have it (loaded, its model checked): (line, fixes)."""
+    from voice_skill.recognizers.choose import JUDGE, install_fix, judge_status
+
+    signals = recognition.wake_signals
+    if recognition.judge is False:
+        if signals == JUDGE:
+            return "judge: off ([recognition] judge = false), but [recognition] wake_signals = judge needs it", ["set [recognition] judge = true, or another wake_signals"]
+        return "judge: off ([recognition] judge = false)", []
+    status = judge_status(recognition.judge, signals)
+    if not status.used:
+        return f"judge: not used with wake signals {signals} (one signal alone)", []
+    if status.judge is not None:
+        return f"judge: on, Whisper tiny.en from {status.judge.folder} (its files checked against their SHA-256 sums)", []
+    instead = 'set [recognition] wake_signals = "fused"' if signals == JUDGE else "set [recognition] judge = false"
+    if recognition.judge or signals == JUDGE:
+        asked = "[recognition] wake_signals = judge" if signals == JUDGE else "[recognition] judge = true"
+        return f"judge: {asked}, but {status.problem}; 'run' refuses to start", [f"{install_fix(status)}, or {instead}"]
+    if status.damaged:
+        return f"judge: damaged ({status.problem}); the skill listens without it", [f"{install_fix(status)}, or {instead}"]
+    return f"judge: unavailable ({status.problem}); the skill listens without it", []
+
+
+def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=None) -> Report:
+    """What the skill would use, and what to fix about it."""
     from voice_skill.models import find_model
 
-    lines = []
+    report = Report()
+    lines = report.lines
     model = find_model(settings.recognition.model)
     engine = settings.recognition.engine
     if engine == "vosk" or (engine == "auto" and model is not None):
         lines.append(f"engine: Vosk, model {model if model else 'missing'}")
+        lines.append("judge: not used by Vosk")
     else:
         try:
             from voice_skill.recognizers.neural import NeuralUnavailable, load_detector
@@ -134,18 +161,22 @@ def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=No
         except NeuralUnavailable as exc:
             signals = f"phonetic only ({exc})"
         lines.append(f"engine: PocketSphinx (bundled English model), wake signals {signals}; Vosk model: {model or 'none (optional)'}")
+        line, fixes = describe_judge(settings.recognition)
+        lines.append(line)
+        report.fixes += fixes
     if speech_engine is not None and not isinstance(speech_engine, str) and speech_engine.name == "piper":
         lines.append(f"voice: Piper, {speech_engine.piper_voice}, rate {voice.rate} words per minute, volume {voice.volume:g}")
     else:
         lines.append(f"voice: pyttsx3, {voice.voice or 'espeak-ng default'}, rate {voice.rate} words per minute, volume {voice.volume:g}")
     lines.append(f"config: {settings.source}" if settings.source != "defaults" else f"config: the defaults (no file at {config_dir() / 'config.toml'})")
     lines.append(f"state: {state_dir() / 'phrase-bag.json'} (phrase ids and dates), {voice_file} (rate and volume)")
-    return lines
+    return report
 
 
 def run_check(settings: Settings, voice, voice_file: Path, seconds: float, engine, out=sys.stdout) -> int:
-    fixes: list[str] = []
-    for line in describe_setup(settings, voice, voice_file, engine):
+    setup = describe_setup(settings, voice, voice_file, engine)
+    fixes = list(setup.fixes)
+    for line in setup.lines:
         print(line, file=out)
     summary, more = check_microphone(settings, seconds, out)
     print(summary, file=out)
