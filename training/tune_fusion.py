@@ -146,8 +146,8 @@ def ordinary_clips(clip_type, voice, say, ordinary: list[str], rng: random.Rando
         yield clip_type(voice.key, "ordinary", sentence, "ordinary", None), _clip([(say(sentence), 0.0)], rng.choice([None, None, 15]), rng.randrange(1 << 30))
 
 
-def dev_clips(seed: int = 1, conditions=CONDITIONS):
-    """(Clip, audio) for every dev clip, reproducibly."""
+def dev_clips(seed: int = 1, conditions=CONDITIONS, voices=DEV):
+    """(Clip, audio) for every dev clip, reproducibly (the DEV voices unless told otherwise)."""
     from voice_skill.intents import WAKE_INTENTS, load_triggers
     from voice_skill.phrases import bundled_phrases_dir
 
@@ -155,7 +155,7 @@ def dev_clips(seed: int = 1, conditions=CONDITIONS):
     triggers = {p: intent for intent in WAKE_INTENTS for p in table.intents.get(intent, ())}
     near, leadins, ordinary = _lines("dev_near_misses.txt"), _lines("dev_leadins.txt"), _lines("dev_sentences.txt")
     rng = random.Random(seed)
-    for voice in DEV:
+    for voice in voices:
         say = speaker(voice)
         for condition in conditions:
             for text in list(triggers) + rng.sample(near, NEAR_PER_CONDITION):

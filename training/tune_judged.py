@@ -4,6 +4,8 @@ development voices, never on evaluation voices.
     python3 -m training.tune_judged collect   # the v3 engine over the dev clips, the judge asked every time
     python3 -m training.tune_judged grid      # every rule in the grid: true and false accepts, and the pick
     python3 -m training.tune_judged check     # the rule in voice_skill/recognizers/fusion.py on the evidence
+    python3 -m training.tune_judged commands-collect  # the same for commands, on training.tune_commands' clips
+    python3 -m training.tune_judged commands-grid
 
 The clips are training.tune_fusion's (the DEV voices of training.voices say each wake
 phrase and 12 dev near misses in six conditions, 20 dev sentences each, and the dev bench's
@@ -25,13 +27,13 @@ import collections
 import itertools
 import pickle
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from training.tune_fusion import NOISY, Clip, dev_clips, long_ordinary
-from training.voices import TRAINING_DIR
+from training.voices import JUDGE_DEV, TRAINING_DIR
 
 EVIDENCE = TRAINING_DIR / "out" / "judged_evidence.pkl"
 NEAR_BUDGET = 4  # near-miss false accepts of 432 the pick may have (about 1 %)
@@ -59,6 +61,8 @@ class Record:
 
 
 def collect(out: Path = EVIDENCE) -> None:
+    """The v3 engine over the dev clips of JUDGE_DEV's voices (DEV and the TRAIN voices that
+    are not espeak-ng) and the dev bench's ordinary speech, the judge asked every time."""
     from voice_skill.intents import load_triggers
     from voice_skill.phrases import bundled_phrases_dir
     from voice_skill.recognizers.fusion import FusionRule
@@ -68,7 +72,7 @@ def collect(out: Path = EVIDENCE) -> None:
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
     engine = WakeEngine(table, EngineOptions(rule=FusionRule(judge_gate=None), generated_confusions=False), judge=load_judge())
     records: list = []
-    for clip, audio in itertools.chain(dev_clips(), long_ordinary()):
+    for clip, audio in itertools.chain(dev_clips(voices=JUDGE_DEV), long_ordinary()):
         decisions: list = []
         engine.restart()
         engine.observer = decisions.append
@@ -76,8 +80,9 @@ def collect(out: Path = EVIDENCE) -> None:
         for i in range(0, len(pcm), 2048):
             engine.feed(pcm[i : i + 2048])
         engine.finish()
+        # Plain tuples (see tune_fusion.collect: run as a script, Record is __main__.Record).
         kept = [
-            Record(d.candidate.text if d.candidate else None, bool(d.candidate and d.candidate.after_speech), d.phonetic, d.judgement, d.noisy)
+            (d.candidate.text if d.candidate else None, bool(d.candidate and d.candidate.after_speech), d.phonetic, d.judgement, d.noisy)
             for d in decisions
             if isinstance(d, JudgedDecision)
         ]
@@ -89,13 +94,34 @@ def collect(out: Path = EVIDENCE) -> None:
     print(f"{len(records)} clips, {sum(len(d) for _, d in records)} decisions -> {out}")
 
 
+def astuple_shallow(record: Record) -> tuple:
+    return tuple(getattr(record, f.name) for f in fields(record))
+
+
+class _Unpickler(pickle.Unpickler):
+    """Evidence written when this module ran as __main__ names its classes there."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "rb")
+        super().__init__(self._file)
+
+    def find_class(self, module, name):
+        if module == "__main__":
+            module = __name__
+        return super().find_class(module, name)
+
+    def load(self):
+        with self._file:
+            return [(clip, [astuple_shallow(d) if isinstance(d, Record) else d for d in decisions]) for clip, decisions in super().load()]
+
+
 def _load(path: Path):
     from voice_skill.intents import load_triggers
     from voice_skill.phrases import bundled_phrases_dir
 
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
     intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
-    records = [(Clip(*clip), decisions) for clip, decisions in pickle.loads(path.read_bytes())]
+    records = [(Clip(*clip), [Record(*d) for d in decisions]) for clip, decisions in _Unpickler(path).load()]
     totals = collections.Counter(clip.role for clip, _ in records)
     return records, intent_of, totals
 
@@ -160,14 +186,112 @@ def check(path: Path = EVIDENCE) -> None:
         print(f"{signals:6s} true accepts {sum(ta.values())}/{totals['trigger']} {dict(ta)}; false accepts: near {fa['near']}/{totals['near']}, ordinary {fa['ordinary']}; judge calls on ordinary speech {fa['judge calls']}")
 
 
+COMMAND_EVIDENCE = TRAINING_DIR / "out" / "judged_command_evidence.pkl"
+COMMAND_GRID = dict(
+    min_command_score=[-2.0, -2.5, -3.0, -3.5],
+    min_one_word_command_score=[-3.0, -4.0, -5.0],
+    command_judge_gate=[None, -5.0, -6.0, -7.0],
+    command_judge_with_fit=[-99.0, -4.0, -3.0, -2.5, -2.0, -1.5, -1.0],
+    command_judge_sure=[-1.0, -0.75, -0.5, -0.3, 9.0],
+)
+
+
+def commands_collect(out: Path = COMMAND_EVIDENCE) -> None:
+    """The v3 engine over training.tune_commands' clips (every command said by the dev voices
+    in four conditions; near misses, sentences with command words, ordinary speech), the
+    judge asked about every command candidate."""
+    from training.tune_commands import Clip as CommandClip
+    from training.tune_commands import dev_clips as command_clips
+    from voice_skill.intents import load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+    from voice_skill.recognizers.fusion import FusionRule
+    from voice_skill.recognizers.judging import load_judge
+    from voice_skill.recognizers.wake_engine import EngineOptions, JudgedCommand, WakeEngine
+
+    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    rule = FusionRule(command_judge_gate=None, min_command_score=-99, min_one_word_command_score=-99, min_command_phones_per_second=0)
+    engine = WakeEngine(table, EngineOptions(rule=rule, generated_confusions=False), judge=load_judge())
+    records: list = []
+    items = itertools.chain(command_clips(), ((CommandClip(*asdict(c).values()), a) for c, a in long_ordinary()))
+    for clip, audio in items:
+        decisions: list = []
+        engine.restart()
+        engine.observer = decisions.append
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        for i in range(0, len(pcm), 2048):
+            engine.feed(pcm[i : i + 2048])
+        engine.finish()
+        kept = [(d.phrase, d.phonetic, d.judgement.scores[d.phrase].score if d.judgement else None, d.judgement.transcript if d.judgement else "", d.noisy) for d in decisions if isinstance(d, JudgedCommand)]
+        records.append((tuple(asdict(clip).values()), kept))
+        if len(records) % 200 == 0:
+            print(f"{len(records)} clips", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pickle.dumps(records))
+    print(f"{len(records)} clips, {sum(len(d) for _, d in records)} command candidates -> {out}")
+
+
+def commands_evaluate(rule, records, intent_of):
+    from voice_skill.recognizers.fusion import command_judge_matters, command_judged
+
+    heard: collections.Counter = collections.Counter()
+    false: collections.Counter = collections.Counter()
+    for clip, evidence in records:
+        fired = []
+        for phrase, phonetic, judge, _, noisy in evidence:
+            asked = command_judge_matters(rule, phonetic, noisy)
+            ok, _ = command_judged(rule, phonetic, judge if asked else None, noisy)
+            if ok:
+                fired.append(intent_of[phrase])
+        if clip[3] == "command":
+            heard[clip[1]] += clip[4] in fired
+            heard["stop " + clip[1]] += clip[2] == "stop" and "stop" in fired
+            false["command"] += sum(i != clip[4] for i in fired)
+        else:
+            false[clip[3]] += len(fired)
+    return heard, false
+
+
+def commands_grid(path: Path = COMMAND_EVIDENCE) -> None:
+    from voice_skill.recognizers.fusion import FusionRule
+
+    from voice_skill.intents import load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+
+    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
+    records = pickle.loads(path.read_bytes())
+    totals = collections.Counter(c[1] if c[3] == "command" else c[3] for c, _ in records)
+    print("clips:", dict(totals))
+    keys = list(COMMAND_GRID)
+    results = []
+    for values in itertools.product(*COMMAND_GRID.values()):
+        rule = FusionRule(**dict(zip(keys, values)))
+        heard, false = commands_evaluate(rule, records, intent_of)
+        plain = sum(v for k, v in heard.items() if not k.startswith("stop "))
+        results.append((plain, sum(false[r] for r in ("near", "words")), false["ordinary"], false["command"], dict(zip(keys, values)), dict(heard)))
+    in_force = commands_evaluate(FusionRule(), records, intent_of)
+    print("the rule in force:", sum(v for k, v in in_force[0].items() if not k.startswith("stop ")), dict(in_force[0]), dict(in_force[1]))
+    front: list = []
+    for r in sorted((r for r in results if r[2] == 0), key=lambda r: (r[1] + r[3], -r[0])):
+        if not front or r[0] > front[-1][0]:
+            front.append(r)
+    print("Pareto front (no false command on ordinary speech): commands heard, false commands on near misses and sentences with command words, commands heard as others")
+    for hits, false, _, other, rule, heard in front:
+        print(f"{hits:4d}  false {false:3d}  as another {other:3d}  {rule}  {heard}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("collect", "grid", "check"))
+    parser.add_argument("step", choices=("collect", "grid", "check", "commands-collect", "commands-grid"))
     parser.add_argument("--evidence", type=Path, default=EVIDENCE)
     parser.add_argument("--budget", type=int, default=NEAR_BUDGET, help="grid: the most near-miss false accepts the pick may have")
     args = parser.parse_args(argv)
     if args.step == "grid":
         grid(args.evidence, args.budget)
+    elif args.step == "commands-collect":
+        commands_collect()
+    elif args.step == "commands-grid":
+        commands_grid()
     else:
         {"collect": collect, "check": check}[args.step](args.evidence)
     return 0

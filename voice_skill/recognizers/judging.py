@@ -52,6 +52,7 @@ N_FFT = 400
 HOP = 160
 N_MELS = 80
 MAX_WINDOW_SECONDS = 30.0  # the model's input limit
+TRAILING_SILENCE = 1.0  # seconds of silence appended to a window before it is encoded
 PREFIX_CUTS = (3, 4, 5)  # the transcript's last words a phrase after other speech may take
 
 
@@ -260,7 +261,10 @@ class WhisperJudge:
         these: the mean log-probability of its words' tokens (the full stop is not counted).
         The transcript is made when it is needed as a prefix, or when asked for (the -v log)."""
         seconds = len(audio) / RATE
-        encoded, frames = self.encode(audio)
+        # A second of silence after the window: Whisper was trained on speech followed by
+        # silence (30-s chunks padded with zeros), and on the dev voices a phrase scored
+        # better with it (at -1.5 per token: 68 of 108 instead of 63, near misses unchanged).
+        encoded, frames = self.encode(np.concatenate([audio, np.zeros(int(TRAILING_SILENCE * RATE), dtype=np.float32)]))
         words = self.transcribe(encoded, seconds) if after_speech or transcribe else []
         prefixes = [""]
         if after_speech:
