@@ -219,6 +219,24 @@ def test_the_model_is_checked_before_and_loaded_after(monkeypatch, changed_model
     assert load_wanted_judge(None, "phonetic", report=lines.append).judge is None and len(lines) == 1  # one signal alone
 
 
+@requires_judge
+def test_build_wake_engine_gets_the_judge_only_when_asked():
+    """The skill passes its setting; other callers (tests, bench, training) get no judge
+    unless they ask for it."""
+    from voice_skill.intents import load_triggers
+    from voice_skill.phrases import bundled_phrases_dir
+    from voice_skill.recognizers.choose import LoadingJudge, build_recognizer, build_wake_engine
+    from voice_skill.settings import RecognitionSettings
+
+    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    lines: list[str] = []
+    assert build_wake_engine("fused", table, report=lines.append).judge is None
+    assert "the judge is off" in lines[-1]
+    engine = build_recognizer(RecognitionSettings(engine="pocketsphinx"), table, report=lines.append)
+    assert isinstance(engine.judge, LoadingJudge) and "and the judge (Whisper tiny.en)" in lines[-1]
+    assert isinstance(engine.judge.loaded(), judging.WhisperJudge)
+
+
 # ---------------------------------------------------------------- voice-skill check
 
 

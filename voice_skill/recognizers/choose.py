@@ -186,9 +186,11 @@ def build_recognizer(recognition, table: TriggerTable, report=print) -> Recogniz
     return build_wake_engine(recognition.wake_signals, table, report, engine == "auto", judge=recognition.judge)
 
 
-def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: bool = False, options=None, judge: bool | None = None) -> Recognizer:
+def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: bool = False, options=None, judge: bool | None = False) -> Recognizer:
     """The PocketSphinx wake engine with the wake signals asked for. `judge`: [recognition]
-    judge (None: the judge where it can run; True: required; False: off)."""
+    judge (None: the judge where it can run; True: required; False: off). The skill passes
+    its setting (build_recognizer); for other callers (tests, bench, training) it stays off
+    unless they ask, so an engine they build is the one they built before the judge."""
     from voice_skill.recognizers.wake_engine import EngineOptions, WakeEngine
 
     if signals not in SIGNALS:
