@@ -333,10 +333,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from voice_skill.runner import EventWriter, Runner
     from voice_skill.night import StreamClock
     from voice_skill.skill import Skill, SkillTiming
-    from voice_skill.heap import return_large_blocks
     from voice_skill.stopping import stop_on_signals
 
-    return_large_blocks()  # it runs all night: freed audio buffers go back to the system
     settings = _settings(args)
     triggers_file = Path(settings.recognition.triggers) if settings.recognition.triggers else bundled_phrases_dir() / "triggers.toml"
     table = load_triggers(triggers_file)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 import numpy as np
 
 from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, lost_sound, ready_sound
+from voice_skill.heap import give_back
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
 from voice_skill.memory import Memory
@@ -320,7 +321,9 @@ class Runner:
                 self._speak_line(GOODNIGHT_LINE, intent.at)
 
     def _speech_done(self, at: float) -> None:
-        """Tell the skill it stopped speaking; a timed moment's silence may start now."""
+        """Tell the skill it stopped speaking; a timed moment's silence may start now. What
+        the answer's audio left in the C heap goes back to the system (it runs all night)."""
+        give_back()
         self._carry_out_timed(self.skill.on_speech_done(at), at)
 
     def _carry_out_timed(self, actions, at: float) -> None:
