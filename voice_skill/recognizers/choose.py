@@ -199,7 +199,8 @@ def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: boo
     options = replace(options, rule=replace(options.rule, signals=signals))
     judged = load_wanted_judge(judge, signals, report)
     neural = None
-    if signals not in (PHONETIC, JUDGE):
+    # With the judge, v3 decides without the neural signal (fusion.decide_judged): it is not loaded.
+    if signals not in (PHONETIC, JUDGE) and judged.judge is None:
         from voice_skill.recognizers.neural import NeuralUnavailable, load_detector
 
         try:
@@ -213,7 +214,7 @@ def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: boo
         # Only now: loading it while the engine is built slowed that down (the GIL: 0.23 -> 0.58 s).
         judged.judge.start()
     how = {
-        FUSED: "phonetic and neural wake signals" if neural else "phonetic wake signal",
+        FUSED: "phonetic and neural wake signals" if neural else "phonetic wake signal" if judged.judge is None else "spotter",
         PHONETIC: "phonetic wake signal only",
         NEURAL: "neural wake signal only",
         JUDGE: "judge (Whisper tiny.en) only",

@@ -28,7 +28,7 @@ import hashlib
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,8 @@ HOP = 160
 N_MELS = 80
 MAX_WINDOW_SECONDS = 30.0  # the model's input limit
 TRAILING_SILENCE = 1.0  # seconds of silence appended to a window before it is encoded
-PREFIX_CUTS = (3, 4, 5)  # the transcript's last words a phrase after other speech may take
+PREFIX_CUTS = (3, 4, 5)
+SENTENCE_BREAKS = ".?!,;:"  # the transcript's last words a phrase after other speech may take
 
 
 class JudgeUnavailable(Exception):
@@ -172,14 +173,27 @@ class PhraseScore:
     tokens: tuple[tuple[str, float], ...]  # (token text, probability), for the -v log
     prefix: str  # the transcript's earlier words it was scored after ("" for none)
 
+    @property
+    def opens_sentence(self) -> bool:
+        """Whether the phrase begins a sentence: nothing before it, or words that end with a
+        full stop, a question mark, an exclamation mark or a comma."""
+        return not self.prefix.strip() or self.prefix.rstrip()[-1] in SENTENCE_BREAKS
+
 
 @dataclass(frozen=True)
 class Judgement:
     """What the judge heard in one window."""
 
     transcript: str  # greedy, repeats collapsed
-    scores: dict[str, PhraseScore]  # by phrase
+    scores: dict[str, PhraseScore]  # by phrase: its best score after any of the prefixes
     seconds: float  # the window's length
+    opening: dict[str, PhraseScore] = field(default_factory=dict)  # by phrase: its best score as a sentence of its own
+
+    def opening_score(self, phrase: str) -> PhraseScore | None:
+        """The phrase's best score where it begins a sentence (None: not known, in evidence
+        kept before this field existed, unless its best score begins one)."""
+        best = self.scores[phrase]
+        return getattr(self, "opening", {}).get(phrase) or (best if best.opens_sentence else None)
 
     def best(self, phrases) -> PhraseScore | None:
         found = [self.scores[p] for p in phrases if p in self.scores]
@@ -234,7 +248,7 @@ class WhisperJudge:
 
     def transcribe(self, encoded, seconds: float) -> list[str]:
         """Greedy transcript, as words, repeats collapsed."""
-        longest = int(8 + 6 * seconds)  # tokens: about three words a second is fast speech
+        longest = int(6 + 5 * seconds)  # tokens: three words a second is fast speech, about four tokens
         result = self._model.generate(encoded, [self._start], beam_size=1, max_length=longest)[0]
         return collapse_repeats(self._tokenizer.decode(result.sequences_ids[0]).split())
 
@@ -251,14 +265,16 @@ class WhisperJudge:
     def token_text(self, text: str) -> list[str]:
         return [self._tokenizer.decode([i]) for i in self._encode_text(text)]
 
-    def judge(self, audio: np.ndarray, phrases: tuple[str, ...], after_speech: bool, transcribe: bool = False) -> Judgement:
+    def judge(self, audio: np.ndarray, phrases: tuple[str, ...], after_speech: bool, transcribe: bool = False, after_words: tuple[str, ...] | None = None) -> Judgement:
         """Score these phrases as the end of what the window holds.
 
         Each phrase is scored as a sentence of its own (' Ask us a question.'): with nothing
         before it, and, when other speech may come before it in the window (`after_speech`),
-        after the greedy transcript's earlier words (all but its last 3, 4 or 5 words: where
-        the phrase would begin if the transcript ends with it). Its score is the best of
-        these: the mean log-probability of its words' tokens (the full stop is not counted).
+        after the greedy transcript's earlier words (all but its last 3 or 4 words: where the
+        phrase would begin if the transcript ends with it). Its score is the best of these: the
+        mean log-probability of its words' tokens (the full stop is not counted). After the
+        transcript's words, only `after_words` are scored (default: every phrase; the engine
+        asks for the phrases of the intent the spotter found: each prefix costs a batch).
         The transcript is made when it is needed as a prefix, or when asked for (the -v log)."""
         seconds = len(audio) / RATE
         # A second of silence after the window: Whisper was trained on speech followed by
@@ -266,19 +282,23 @@ class WhisperJudge:
         # better with it (at -1.5 per token: 68 of 108 instead of 63, near misses unchanged).
         encoded, frames = self.encode(np.concatenate([audio, np.zeros(int(TRAILING_SILENCE * RATE), dtype=np.float32)]))
         words = self.transcribe(encoded, seconds) if after_speech or transcribe else []
-        prefixes = [""]
+        batches = [("", phrases)]
         if after_speech:
-            prefixes += [" " + " ".join(words[:-k]) for k in PREFIX_CUTS if len(words) > k]
-        texts = [written_forms(p)[0] for p in phrases]
+            later = tuple(p for p in phrases if after_words is None or p in after_words) or phrases
+            batches += [(" " + " ".join(words[:-k]), later) for k in PREFIX_CUTS if len(words) > k]
         scores: dict[str, PhraseScore] = {}
-        for prefix in dict.fromkeys(prefixes):
-            for phrase, text, probs in zip(phrases, texts, self.align(encoded, frames, prefix, texts)):
+        opening: dict[str, PhraseScore] = {}
+        for prefix, batch in dict.fromkeys(batches):
+            texts = [written_forms(p)[0] for p in batch]
+            for phrase, text, probs in zip(batch, texts, self.align(encoded, frames, prefix, texts)):
                 pieces = self.token_text(text)
                 counted = len(pieces) - 1 if pieces[-1].strip() == "." else len(pieces)
-                score = float(np.mean(np.log(np.maximum(probs[:counted], 1e-9))))
-                if phrase not in scores or score > scores[phrase].score:
-                    scores[phrase] = PhraseScore(phrase, score, tuple(zip(pieces[:counted], (float(p) for p in probs[:counted]))), prefix)
-        return Judgement(" ".join(words), scores, seconds)
+                score = PhraseScore(phrase, float(np.mean(np.log(np.maximum(probs[:counted], 1e-9)))), tuple(zip(pieces[:counted], (float(p) for p in probs[:counted]))), prefix)
+                if phrase not in scores or score.score > scores[phrase].score:
+                    scores[phrase] = score
+                if score.opens_sentence and (phrase not in opening or score.score > opening[phrase].score):
+                    opening[phrase] = score
+        return Judgement(" ".join(words), scores, seconds, opening)
 
 
 def load_judge() -> WhisperJudge:

@@ -126,7 +126,7 @@ class WakeEngine:
         words = {w for p in wake + commands + decoys for w in p.split()}
         self._generated: Future | None = None  # the generated sound-alikes, being made
         pronunciations = read_pronunciations(dictionary, words)
-        if options.generated_confusions and wake:
+        if options.generated_confusions and wake and judge is None:  # the judge hears what a sound-alike would have caught
             # The sound-alikes are made in the background while listening starts (the pass
             # over the dictionary for the common words they are made of is most of the
             # start-up time); the first wake candidate waits for them.
@@ -368,7 +368,9 @@ class WakeEngine:
         evidence = self.verifier.verify_wake(self._window(start - WINDOW_LEAD), compare=no_rivals)
         if evidence is None and longest < start:
             evidence = self.verifier.verify_wake(self._window(longest - WINDOW_LEAD), compare=no_rivals)
-        said = self._said_by_itself(alone) if self.rule.signals == FUSED else {"alone": alone}
+        # Rule 0's decode of the whole utterance, only where the rule uses it (or for tuning).
+        whole = self.rule.signals == FUSED and (self.rule.judged_whole_frame_score is not None or self.observer is not None)
+        said = self._said_by_itself(alone) if whole else {"alone": alone}
         if evidence is not None:
             evidence = replace(evidence, **said)
         elif said.get("whole_wake"):
@@ -376,7 +378,12 @@ class WakeEngine:
         after_speech = not alone or (candidate is not None and candidate.after_speech)
         judgement = None
         if self.observer is not None or judge_matters(self.rule, evidence, noisy):
-            judgement = self.judge.judge(self._judge_window(), self._wake_phrases, after_speech, transcribe=log.isEnabledFor(logging.DEBUG))
+            # After other speech the transcript's earlier words are weighed for the spotter's
+            # intent only (each prefix costs a batch of the judge's); with no phrase fitting,
+            # for every phrase.
+            spotted = evidence.whole if evidence is not None and evidence.whole_wake and evidence.whole else evidence.text if evidence else None
+            same = tuple(p for p in self._wake_phrases if spotted and self._intent_of[p] == self._intent_of[spotted]) or None
+            judgement = self.judge.judge(self._judge_window(), self._wake_phrases, after_speech, transcribe=log.isEnabledFor(logging.DEBUG), after_words=same)
         decision, phrase = decide_judged(self.rule, evidence, judgement, self._intent_of, noisy)
         if self.observer is not None:
             self.observer(JudgedDecision(candidate, evidence, judgement, noisy, decision.accept, decision.rule, phrase))
