@@ -128,3 +128,23 @@ def test_a_phrase_right_after_a_sentence_is_scored_after_it(judge, audio_cache):
     assert after.scores["ask us a question"].prefix, after.describe("ask us a question")
     assert after.scores["ask us a question"].score > alone.scores["ask us a question"].score + 1.0
     assert "question" in after.transcript.lower()
+
+
+def test_the_tokenizer_is_whispers_token_for_token():
+    """recognizers/whisper_tokens.py against the tokenizers package, on the phrases, the
+    bench's ordinary sentences and some awkward text."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from voice_skill.recognizers.whisper_tokens import WhisperTokenizer
+
+    path = judging.model_dir() / "tokenizer.json"
+    theirs, mine = tokenizers.Tokenizer.from_file(str(path)), WhisperTokenizer(path)
+    sentences = (Path(__file__).resolve().parent.parent / "bench" / "ordinary_sentences.txt").read_text().splitlines()
+    texts = [judging.written_forms(p)[0] for p in WAKE] + [" " + s for s in sentences[:300] if s and not s.startswith("#")]
+    texts += [" That's enough!", "   spaces  ", " naïve café 2024 — “quotes”", " don't_stop 12.5%", " 日本語"]
+    for text in texts:
+        ids = theirs.encode(text, add_special_tokens=False).ids
+        assert mine.encode(text) == ids, text
+        assert mine.decode(ids) == theirs.decode(ids), text
+    start = [mine.token_to_id("<|startoftranscript|>"), mine.token_to_id("<|notimestamps|>")]
+    assert start == [theirs.token_to_id("<|startoftranscript|>"), theirs.token_to_id("<|notimestamps|>")]
+    assert mine.decode(start + mine.encode(" Ask us a question.") + [mine.token_to_id("<|endoftext|>")]) == " Ask us a question."

@@ -31,7 +31,6 @@ def _judge_missing() -> str | None:
     try:
         judging.check_model(judging.model_dir())
         import ctranslate2  # noqa: F401
-        import tokenizers  # noqa: F401
     except (judging.JudgeUnavailable, judging.JudgeDamaged, ImportError) as exc:
         return f"the judge is not installed here ({exc}): pip install -e ."
     return None

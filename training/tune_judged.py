@@ -63,7 +63,7 @@ class Record:
     noisy: bool
 
 
-def collect(out: Path = EVIDENCE) -> None:
+def collect(out: Path = EVIDENCE, long_files: bool = True) -> None:
     """The v3 engine over the dev clips of JUDGE_DEV's voices (DEV and the TRAIN voices that
     are not espeak-ng) and the dev bench's ordinary speech, the judge asked every time."""
     from voice_skill.intents import load_triggers
@@ -75,7 +75,7 @@ def collect(out: Path = EVIDENCE) -> None:
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
     engine = WakeEngine(table, EngineOptions(rule=FusionRule(judge_gate=None), generated_confusions=False), judge=load_judge())
     records: list = []
-    for clip, audio in itertools.chain(dev_clips(voices=JUDGE_DEV), long_ordinary()):
+    for clip, audio in itertools.chain(dev_clips(voices=JUDGE_DEV), long_ordinary() if long_files else ()):
         decisions: list = []
         engine.restart()
         engine.observer = decisions.append
@@ -309,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("step", choices=("collect", "grid", "check", "commands-collect", "commands-grid"))
     parser.add_argument("--evidence", type=Path, default=EVIDENCE)
     parser.add_argument("--budget", type=int, default=NEAR_BUDGET, help="grid: the most near-miss false accepts the pick may have")
+    parser.add_argument("--clips-only", action="store_true", help="collect: leave out the dev bench's 45 minutes of ordinary speech (a quicker look)")
     args = parser.parse_args(argv)
     if args.step == "grid":
         grid(args.evidence, args.budget)
@@ -316,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         commands_collect()
     elif args.step == "commands-grid":
         commands_grid()
+    elif args.step == "collect":
+        collect(args.evidence, long_files=not args.clips_only)
     else:
-        {"collect": collect, "check": check}[args.step](args.evidence)
+        check(args.evidence)
     return 0
 
 

@@ -84,10 +84,10 @@ class LoadingJudge:
         threading.Thread(target=self._load, name="judge", daemon=True).start()
 
     def _load(self) -> None:
-        from voice_skill.recognizers.judging import JudgeDamaged, WhisperJudge
+        from voice_skill.recognizers.judging import JudgeDamaged, load_model
 
         try:
-            self._loading.set_result(WhisperJudge(self.folder))
+            self._loading.set_result(load_model(self.folder))
         except Exception as exc:  # MemoryError too: nothing may wait for it forever
             problem = f"the judge's speech model in {self.folder} does not load ({exc})"
             log.error("%s; wake phrases cannot be judged: %s, or set [recognition] judge = false", problem, REPAIR)
@@ -105,19 +105,10 @@ class LoadingJudge:
 
 
 def checked_judge_folder() -> Path:
-    """What judging.load_judge checks before it loads the model: CTranslate2 and tokenizers
-    installed (JudgeUnavailable), the model's files the ones this program knows (JudgeDamaged).
-    The folder of the checked model."""
-    from voice_skill.recognizers.judging import JudgeUnavailable, check_model, model_dir
+    """The judge's model folder, checked as judging.load_judge checks it."""
+    from voice_skill.recognizers.judging import checked_model
 
-    try:  # imported here, not only found: a broken install is refused at start-up too
-        import ctranslate2  # noqa: F401
-        import tokenizers  # noqa: F401
-    except ImportError as exc:
-        raise JudgeUnavailable(f"the judge cannot run here ({exc.name or exc} is not installed; it has no wheel for 32-bit Arm)") from None
-    folder = model_dir()
-    check_model(folder)
-    return folder
+    return checked_model()
 
 
 def judge_status(wanted: bool | None, signals: str, background: bool = False) -> JudgeStatus:

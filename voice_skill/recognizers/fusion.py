@@ -87,6 +87,8 @@ class FusionRule:
     judge_noisy_allowance: float = 0.0  # how much lower judge_with_fit is while noise is suppressed
     judge_sure: float = -0.8  # the judge's score that accepts a phrase whatever the fit (above the gate)
     judge_mid_sentence_penalty: float = 1.0  # taken off a phrase's score when the transcript's words before it do not end a sentence
+    judge_veto_margin: float | None = None  # the judge's own words in the phrase's place score this much better: reject (None: never)
+    judge_veto_confidence: float = -99.0  # ... when they score at least this (the judge is sure of what it heard)
     judge_alone: float = -1.25  # the bar when the judge decides alone (signals = judge; dev: 271 of 504 with 6 near-miss false accepts)
     # Commands in v3, picked on dev (training/tune_judged.py commands-grid): with the judge's
     # word, a command may fit more loosely than v2's bars (-3.0, and -5.0 for a one-word
@@ -216,6 +218,9 @@ def decide_judged(rule: FusionRule, phonetic: PhoneticEvidence | None, judgement
         return Decision(False, "the judge was not asked: no phrase fits" if rule.signals != JUDGE else "no judgement"), phonetic.text if phonetic else None
     score = lambda s: judged_score(rule, judgement, s.phrase)  # noqa: E731
     best = max(judgement.scores.values(), key=score)
+    veto = vetoed(rule, judgement, best.phrase)
+    if veto:
+        return Decision(False, veto), best.phrase
     if rule.signals == JUDGE:
         return Decision(score(best) >= rule.judge_alone, f"judge {score(best):+.2f} vs {rule.judge_alone:+.2f}"), best.phrase
     if phonetic_accepts(rule, phonetic, noisy):
@@ -229,6 +234,19 @@ def decide_judged(rule: FusionRule, phonetic: PhoneticEvidence | None, judgement
     if score(best) >= rule.judge_sure:
         return Decision(True, f"the judge is sure ({score(best):+.2f} >= {rule.judge_sure:+.2f})"), best.phrase
     return Decision(False, f"the judge is not sure ({score(best):+.2f})"), best.phrase
+
+
+def vetoed(rule: FusionRule, judgement, phrase: str) -> str:
+    """Why the judge's own transcript rules the phrase out ("" if it does not): in the
+    phrase's place the judge heard other words, of which it is sure, that score clearly better
+    ("the teacher asked me a question"). Where it is unsure of what it heard (noise, an odd
+    voice), its transcript is no evidence against the phrase."""
+    if rule.judge_veto_margin is None:
+        return ""
+    rival, margin = judgement.rival(phrase), judgement.margin(phrase)
+    if rival is None or margin is None or rival.score < rule.judge_veto_confidence or margin > -rule.judge_veto_margin:
+        return ""
+    return f"the judge heard {rival.phrase!r} there ({rival.score:+.2f}/token, {margin:+.2f} for the phrase)"
 
 
 def judged_score(rule: FusionRule, judgement, phrase: str) -> float:

@@ -188,6 +188,22 @@ class Judgement:
     scores: dict[str, PhraseScore]  # by phrase: its best score after any of the prefixes
     seconds: float  # the window's length
     opening: dict[str, PhraseScore] = field(default_factory=dict)  # by phrase: its best score as a sentence of its own
+    heard: dict[str, PhraseScore] = field(default_factory=dict)  # by prefix: the transcript's own words after it, scored alike
+
+    def rival(self, phrase: str) -> PhraseScore | None:
+        """What the judge itself heard where the phrase's best score puts it: the
+        transcript's words after the same prefix (None: an empty transcript)."""
+        return getattr(self, "heard", {}).get(self.scores[phrase].prefix)
+
+    def margin(self, phrase: str) -> float | None:
+        """How much better the phrase scores than the judge's own words in its place (0 when
+        they are the phrase; None: no transcript there)."""
+        rival = self.rival(phrase)
+        if rival is None:
+            return None
+        if rival.phrase == phrase:
+            return 0.0
+        return self.scores[phrase].score - rival.score
 
     def opening_score(self, phrase: str) -> PhraseScore | None:
         """The phrase's best score where it begins a sentence (None: not known, in evidence
@@ -224,21 +240,28 @@ class WhisperJudge:
 
     def __init__(self, folder: Path, threads: int = 1):
         import ctranslate2
-        import tokenizers
+
+        from voice_skill.recognizers.whisper_tokens import WhisperTokenizer
 
         self.folder = folder
         self._ct2 = ctranslate2
         self._model = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type=COMPUTE_TYPE, intra_threads=threads)
-        self._tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer = WhisperTokenizer(folder / "tokenizer.json")
         token = self._tokenizer.token_to_id
         self._start = [token("<|startoftranscript|>"), token("<|notimestamps|>")]
         self._end = token("<|endoftext|>")
         self._ids: dict[str, list[int]] = {}
+        self._phrase_texts: set[str] = set()  # the written forms of the phrases asked about (their tokens are kept)
 
-    def _encode_text(self, text: str) -> list[int]:
-        if text not in self._ids:
-            self._ids[text] = self._tokenizer.encode(text, add_special_tokens=False).ids
-        return self._ids[text]
+    def _encode_text(self, text: str, keep: bool = True) -> list[int]:
+        """The tokens of a text; a phrase's are kept (the transcripts' are not: they are
+        different every time, and the program runs all night)."""
+        if text in self._ids:
+            return self._ids[text]
+        ids = self._tokenizer.encode(text)
+        if keep:
+            self._ids[text] = ids
+        return ids
 
     def encode(self, audio: np.ndarray):
         """The encoder's output for float audio at 16 kHz, and its number of mel frames."""
@@ -254,8 +277,8 @@ class WhisperJudge:
 
     def align(self, encoded, frames: int, prefix: str, texts: list[str]) -> list[list[float]]:
         """Each text's token probabilities after the start tokens and the prefix, teacher-forced."""
-        start = self._start + (self._encode_text(prefix) if prefix else [])
-        tokens = [self._encode_text(t) for t in texts]
+        start = self._start + (self._encode_text(prefix, keep=False) if prefix else [])
+        tokens = [self._encode_text(t, keep=t in self._phrase_texts) for t in texts]
         batch = np.asarray(encoded)
         if len(texts) > 1:
             batch = np.ascontiguousarray(np.repeat(batch, len(texts), axis=0))
@@ -263,7 +286,13 @@ class WhisperJudge:
         return [list(r.text_token_probs) for r in results]
 
     def token_text(self, text: str) -> list[str]:
-        return [self._tokenizer.decode([i]) for i in self._encode_text(text)]
+        return [self._tokenizer.decode([i]) for i in self._encode_text(text, keep=text in self._phrase_texts)]
+
+    def _scored(self, phrase: str, text: str, probs, prefix: str) -> PhraseScore:
+        """The mean log-probability of a text's tokens but a final full stop."""
+        pieces = self.token_text(text)
+        counted = len(pieces) - 1 if len(pieces) > 1 and pieces[-1].strip() in (".", "?", "!") else len(pieces)
+        return PhraseScore(phrase, float(np.mean(np.log(np.maximum(probs[:counted], 1e-9)))), tuple(zip(pieces[:counted], (float(p) for p in probs[:counted]))), prefix)
 
     def judge(self, audio: np.ndarray, phrases: tuple[str, ...], after_speech: bool, transcribe: bool = False, after_words: tuple[str, ...] | None = None) -> Judgement:
         """Score these phrases as the end of what the window holds.
@@ -275,43 +304,61 @@ class WhisperJudge:
         mean log-probability of its words' tokens (the full stop is not counted). After the
         transcript's words, only `after_words` are scored (default: every phrase; the engine
         asks for the phrases of the intent the spotter found: each prefix costs a batch).
-        The transcript is made when it is needed as a prefix, or when asked for (the -v log)."""
+        The greedy transcript's own words where the phrase would be are scored alike, after
+        the same prefix: what the judge heard there, for the fusion rule to weigh the phrase
+        against (`Judgement.margin`)."""
         seconds = len(audio) / RATE
         # A second of silence after the window: Whisper was trained on speech followed by
         # silence (30-s chunks padded with zeros), and on the dev voices a phrase scored
         # better with it (at -1.5 per token: 68 of 108 instead of 63, near misses unchanged).
         encoded, frames = self.encode(np.concatenate([audio, np.zeros(int(TRAILING_SILENCE * RATE), dtype=np.float32)]))
-        words = self.transcribe(encoded, seconds) if after_speech or transcribe else []
-        batches = [("", phrases)]
-        if after_speech:
-            later = tuple(p for p in phrases if after_words is None or p in after_words) or phrases
-            batches += [(" " + " ".join(words[:-k]), later) for k in PREFIX_CUTS if len(words) > k]
+        words = self.transcribe(encoded, seconds)
+        cuts = [0] + ([k for k in PREFIX_CUTS if len(words) > k] if after_speech else [])
         scores: dict[str, PhraseScore] = {}
         opening: dict[str, PhraseScore] = {}
-        for prefix, batch in dict.fromkeys(batches):
+        heard: dict[str, PhraseScore] = {}
+        for k in cuts:
+            prefix = " " + " ".join(words[:-k]) if k else ""
+            batch = phrases if not k else tuple(p for p in phrases if after_words is None or p in after_words) or phrases
             texts = [written_forms(p)[0] for p in batch]
-            for phrase, text, probs in zip(batch, texts, self.align(encoded, frames, prefix, texts)):
-                pieces = self.token_text(text)
-                counted = len(pieces) - 1 if pieces[-1].strip() == "." else len(pieces)
-                score = PhraseScore(phrase, float(np.mean(np.log(np.maximum(probs[:counted], 1e-9)))), tuple(zip(pieces[:counted], (float(p) for p in probs[:counted]))), prefix)
+            self._phrase_texts.update(texts)
+            # The transcript's own words where the phrase would be: what the judge heard there.
+            tail = " " + " ".join(words[-k:] if k else words) if words else ""
+            rival = [tail] if tail.strip() else []
+            results = self.align(encoded, frames, prefix, texts + rival)
+            for phrase, text, probs in zip(batch, texts, results):
+                score = self._scored(phrase, text, probs, prefix)
                 if phrase not in scores or score.score > scores[phrase].score:
                     scores[phrase] = score
                 if score.opens_sentence and (phrase not in opening or score.score > opening[phrase].score):
                     opening[phrase] = score
-        return Judgement(" ".join(words), scores, seconds, opening)
+            if rival:
+                heard[prefix] = self._scored(_words(tail), tail, results[-1], prefix)
+        return Judgement(" ".join(words), scores, seconds, opening, heard)
+
+
+def checked_model() -> Path:
+    """What load_judge checks before it loads anything: CTranslate2 installed
+    (JudgeUnavailable), the model's files the ones this program knows (JudgeDamaged). The
+    folder of the checked model."""
+    try:  # imported, not only found: a broken install is refused at start-up too
+        import ctranslate2  # noqa: F401
+    except ImportError as exc:
+        raise JudgeUnavailable(f"the judge cannot run here ({exc.name or exc} is not installed; it has no wheel for 32-bit Arm)") from None
+    folder = model_dir()
+    check_model(folder)
+    return folder
+
+
+def load_model(folder: Path) -> WhisperJudge:
+    """The judge with the model in this (checked) folder; JudgeDamaged if it does not load."""
+    try:
+        return WhisperJudge(folder)
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        raise JudgeDamaged(f"the judge's speech model in {folder} does not load ({exc})") from None
 
 
 def load_judge() -> WhisperJudge:
     """The judge, its model checked. JudgeUnavailable: not installed or cannot run here;
     JudgeDamaged: the model's files are not the ones this program knows."""
-    try:
-        import ctranslate2  # noqa: F401
-        import tokenizers  # noqa: F401
-    except ImportError as exc:
-        raise JudgeUnavailable(f"the judge cannot run here ({exc.name or exc} is not installed; it has no wheel for 32-bit Arm)") from None
-    folder = model_dir()
-    check_model(folder)
-    try:
-        return WhisperJudge(folder)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise JudgeDamaged(f"the judge's speech model in {folder} does not load ({exc})") from None
+    return load_model(checked_model())
