@@ -39,13 +39,15 @@ EVIDENCE = TRAINING_DIR / "out" / "judged_evidence.pkl"
 NEAR_BUDGET = 10  # near-miss false accepts of 1008 the pick may have (1 %: the issue's target for held-out near misses)
 
 GRID = dict(
-    judged_frame_score=[-2.5, -3.0, -3.5, -99.0],
-    judged_noisy_allowance=[0.0, 0.5],
-    judged_whole_frame_score=[None, -3.5],
-    judge_with_fit=[-3.0, -2.5, -2.0, -1.75, -1.5, -1.25, -1.0],
-    judge_noisy_allowance=[0.0, 0.5, 1.0],
-    judge_sure=[-1.5, -1.25, -1.0, -0.8, -0.6, 9.0],
-    judge_mid_sentence_penalty=[0.5, 1.0, 99.0],
+    judged_frame_score=[-3.0, -3.5, -99.0],
+    judged_noisy_allowance=[0.5],
+    judged_whole_frame_score=[None],
+    judge_with_fit=[-99.0, -3.0, -2.5, -2.0, -1.5],
+    judge_noisy_allowance=[0.0, 1.0],
+    judge_sure=[-1.0, -0.8, -0.6, 9.0],
+    judge_mid_sentence_penalty=[1.0, 99.0],
+    judge_veto_margin=[None, 0.5, 1.0, 1.5],
+    judge_veto_confidence=[-99.0, -1.0, -0.5],
 )
 # The gate (when the judge is asked at all) changes the cost, rarely the accuracy: `grid`
 # picks the rule with the judge always asked, then `gate` shows what each gate costs it.
@@ -63,7 +65,7 @@ class Record:
     noisy: bool
 
 
-def collect(out: Path = EVIDENCE, long_files: bool = True) -> None:
+def collect(out: Path = EVIDENCE, clips: bool = True, long_files: bool = True) -> None:
     """The v3 engine over the dev clips of JUDGE_DEV's voices (DEV and the TRAIN voices that
     are not espeak-ng) and the dev bench's ordinary speech, the judge asked every time."""
     from voice_skill.intents import load_triggers
@@ -75,7 +77,7 @@ def collect(out: Path = EVIDENCE, long_files: bool = True) -> None:
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
     engine = WakeEngine(table, EngineOptions(rule=FusionRule(judge_gate=None), generated_confusions=False), judge=load_judge())
     records: list = []
-    for clip, audio in itertools.chain(dev_clips(voices=JUDGE_DEV), long_ordinary() if long_files else ()):
+    for clip, audio in itertools.chain(dev_clips(voices=JUDGE_DEV) if clips else (), long_ordinary() if long_files else ()):
         decisions: list = []
         engine.restart()
         engine.observer = decisions.append
@@ -118,13 +120,13 @@ class _Unpickler(pickle.Unpickler):
             return [(clip, [astuple_shallow(d) if isinstance(d, Record) else d for d in decisions]) for clip, decisions in super().load()]
 
 
-def _load(path: Path):
+def _load(path: Path, more: tuple[Path, ...] = ()):
     from voice_skill.intents import load_triggers
     from voice_skill.phrases import bundled_phrases_dir
 
     table = load_triggers(bundled_phrases_dir() / "triggers.toml")
     intent_of = {p: intent for intent, phrases in table.intents.items() for p in phrases}
-    records = [(Clip(*clip), [Record(*d) for d in decisions]) for clip, decisions in _Unpickler(path).load()]
+    records = [(Clip(*clip), [Record(*d) for d in decisions]) for p in (path, *more) for clip, decisions in _Unpickler(p).load()]
     totals = collections.Counter(clip.role for clip, _ in records)
     return records, intent_of, totals
 
@@ -153,10 +155,10 @@ def evaluate(rule, records, intent_of):
     return ta, fa
 
 
-def grid(path: Path = EVIDENCE, budget: int = NEAR_BUDGET) -> None:
+def grid(path: Path = EVIDENCE, budget: int = NEAR_BUDGET, more: tuple[Path, ...] = ()) -> None:
     from voice_skill.recognizers.fusion import FusionRule
 
-    records, intent_of, totals = _load(path)
+    records, intent_of, totals = _load(path, more)
     keys = list(GRID)
     results = []
     for values in itertools.product(*GRID.values()):
@@ -184,10 +186,10 @@ def grid(path: Path = EVIDENCE, budget: int = NEAR_BUDGET) -> None:
     print(f"the rule in force: {sum(in_force.values())} true accepts, near FA {fa['near']}, ordinary FA {fa['ordinary']}, judge calls {fa['judge calls']}: {dict(in_force)}")
 
 
-def check(path: Path = EVIDENCE) -> None:
+def check(path: Path = EVIDENCE, more: tuple[Path, ...] = ()) -> None:
     from voice_skill.recognizers.fusion import FusionRule
 
-    records, intent_of, totals = _load(path)
+    records, intent_of, totals = _load(path, more)
     for signals in ("fused", "judge"):
         ta, fa = evaluate(replace(FusionRule(), signals=signals), records, intent_of)
         print(f"{signals:6s} true accepts {sum(ta.values())}/{totals['trigger']} {dict(ta)}; false accepts: near {fa['near']}/{totals['near']}, ordinary {fa['ordinary']}; judge calls on ordinary speech {fa['judge calls']}")
@@ -309,18 +311,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("step", choices=("collect", "grid", "check", "commands-collect", "commands-grid"))
     parser.add_argument("--evidence", type=Path, default=EVIDENCE)
     parser.add_argument("--budget", type=int, default=NEAR_BUDGET, help="grid: the most near-miss false accepts the pick may have")
-    parser.add_argument("--clips-only", action="store_true", help="collect: leave out the dev bench's 45 minutes of ordinary speech (a quicker look)")
+    parser.add_argument("--only", choices=("clips", "ordinary"), help="collect: only the short clips, or only the dev bench's 45 minutes of ordinary speech")
+    parser.add_argument("--with", dest="merge", type=Path, action="append", default=[], help="grid, check: more evidence (another --only part) to weigh with --evidence")
     args = parser.parse_args(argv)
     if args.step == "grid":
-        grid(args.evidence, args.budget)
+        grid(args.evidence, args.budget, tuple(args.merge))
     elif args.step == "commands-collect":
         commands_collect()
     elif args.step == "commands-grid":
         commands_grid()
     elif args.step == "collect":
-        collect(args.evidence, long_files=not args.clips_only)
+        collect(args.evidence, clips=args.only != "ordinary", long_files=args.only != "clips")
     else:
-        check(args.evidence)
+        check(args.evidence, tuple(args.merge))
     return 0
 
 
