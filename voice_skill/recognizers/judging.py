@@ -294,7 +294,7 @@ class WhisperJudge:
         counted = len(pieces) - 1 if len(pieces) > 1 and pieces[-1].strip() in (".", "?", "!") else len(pieces)
         return PhraseScore(phrase, float(np.mean(np.log(np.maximum(probs[:counted], 1e-9)))), tuple(zip(pieces[:counted], (float(p) for p in probs[:counted]))), prefix)
 
-    def judge(self, audio: np.ndarray, phrases: tuple[str, ...], after_speech: bool, transcribe: bool = False, after_words: tuple[str, ...] | None = None) -> Judgement:
+    def judge(self, audio: np.ndarray, phrases: tuple[str, ...], after_speech: bool, transcribe: bool = True, after_words: tuple[str, ...] | None = None) -> Judgement:
         """Score these phrases as the end of what the window holds.
 
         Each phrase is scored as a sentence of its own (' Ask us a question.'): with nothing
@@ -306,13 +306,14 @@ class WhisperJudge:
         asks for the phrases of the intent the spotter found: each prefix costs a batch).
         The greedy transcript's own words where the phrase would be are scored alike, after
         the same prefix: what the judge heard there, for the fusion rule to weigh the phrase
-        against (`Judgement.margin`)."""
+        against (`Judgement.margin`). `transcribe=False` saves the transcript (a tenth of a
+        second) where no prefix needs it and nothing weighs it: a command's judgement."""
         seconds = len(audio) / RATE
         # A second of silence after the window: Whisper was trained on speech followed by
         # silence (30-s chunks padded with zeros), and on the dev voices a phrase scored
         # better with it (at -1.5 per token: 68 of 108 instead of 63, near misses unchanged).
         encoded, frames = self.encode(np.concatenate([audio, np.zeros(int(TRAILING_SILENCE * RATE), dtype=np.float32)]))
-        words = self.transcribe(encoded, seconds)
+        words = self.transcribe(encoded, seconds) if after_speech or transcribe else []
         cuts = [0] + ([k for k in PREFIX_CUTS if len(words) > k] if after_speech else [])
         scores: dict[str, PhraseScore] = {}
         opening: dict[str, PhraseScore] = {}

@@ -383,7 +383,7 @@ class WakeEngine:
             # for every phrase.
             spotted = evidence.whole if evidence is not None and evidence.whole_wake and evidence.whole else evidence.text if evidence else None
             same = tuple(p for p in self._wake_phrases if spotted and self._intent_of[p] == self._intent_of[spotted]) or None
-            judgement = self.judge.judge(self._judge_window(), self._wake_phrases, after_speech, transcribe=log.isEnabledFor(logging.DEBUG), after_words=same)
+            judgement = self.judge.judge(self._judge_window(), self._wake_phrases, after_speech, after_words=same)
         decision, phrase = decide_judged(self.rule, evidence, judgement, self._intent_of, noisy)
         if self.observer is not None:
             self.observer(JudgedDecision(candidate, evidence, judgement, noisy, decision.accept, decision.rule, phrase))
