@@ -40,14 +40,15 @@ NEAR_BUDGET = 10  # near-miss false accepts of 1008 the pick may have (1 %: the 
 
 GRID = dict(
     judged_frame_score=[-3.0, -3.5, -99.0],
-    judged_noisy_allowance=[0.5],
+    judged_noisy_allowance=[0.5, 1.0],
     judged_whole_frame_score=[None],
-    judge_with_fit=[-99.0, -3.0, -2.5, -2.0, -1.5],
-    judge_noisy_allowance=[0.0, 1.0],
-    judge_sure=[-1.0, -0.8, -0.6, 9.0],
+    judge_with_fit=[-3.0, -2.5, -2.0, -1.75, -1.5],
+    judge_noisy_allowance=[0.0, 0.5, 1.0, 2.0],
+    judge_sure=[-1.0, -0.8, 9.0],
     judge_mid_sentence_penalty=[1.0, 99.0],
-    judge_veto_margin=[None, 0.5, 1.0, 1.5],
-    judge_veto_confidence=[-99.0, -1.0, -0.5],
+    judge_veto_margin=[None, 0.5, 1.0],
+    judge_veto_confidence=[-1.0, -0.5],
+    judge_veto_in_noise=[True, False],
 )
 # The gate (when the judge is asked at all) changes the cost, rarely the accuracy: `grid`
 # picks the rule with the judge always asked, then `gate` shows what each gate costs it.
@@ -317,9 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "grid":
         grid(args.evidence, args.budget, tuple(args.merge))
     elif args.step == "commands-collect":
-        commands_collect()
+        commands_collect(args.evidence if args.evidence != EVIDENCE else COMMAND_EVIDENCE)
     elif args.step == "commands-grid":
-        commands_grid()
+        commands_grid(args.evidence if args.evidence != EVIDENCE else COMMAND_EVIDENCE)
     elif args.step == "collect":
         collect(args.evidence, clips=args.only != "ordinary", long_files=args.only != "clips")
     else:

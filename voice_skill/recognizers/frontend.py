@@ -29,6 +29,7 @@ WARMUP_FLOOR_DBFS = NOISY_FLOOR_DBFS - 3.0  # the last second's floor above this
 VAD_MODE = 1  # pocketsphinx.Vad.MEDIUM_LOOSE (0 loose .. 3 strict; 0 and 2 measured no better)
 ENDPOINT_WINDOW = 0.2  # seconds of non-speech that end an utterance
 HISTORY_SECONDS = 4.0  # cleaned audio kept for looking back at a candidate
+RAW_KEEP_BYTES = int((HISTORY_SECONDS + 1.0) * SAMPLE_RATE) * 2  # audio as it came in, for the judge
 FRAME_10MS = SAMPLE_RATE // 100 * 2  # bytes
 LEVEL_HISTORY = 1000  # 10 s of 10 ms frame levels: the background floor is their minimum
 RECENT_LEVELS = 100  # the last second's floor starts the suppressor early
@@ -81,6 +82,7 @@ class FrontEnd:
         self._recent: deque[tuple[float, bytes]] = deque(maxlen=int((ENDPOINT_WINDOW + 0.3) / frame_seconds) + 2)
         self._history: deque[bytes] = deque(maxlen=int(HISTORY_SECONDS / frame_seconds))
         self._raw = bytearray()  # waiting for a whole 10 ms block
+        self._raw_history = bytearray()  # the last RAW_KEEP_BYTES of audio as it came in
         self._pending = bytearray()  # waiting for a whole endpointer frame
         self._levels = np.zeros(LEVEL_HISTORY, dtype=np.float32)  # 10 ms frame levels (dBFS), a ring
         self._level_count = 0
@@ -101,6 +103,13 @@ class FrontEnd:
         frames = list(self._history)
         keep = int(seconds * SAMPLE_RATE) * 2
         return b"".join(frames)[-keep:]
+
+    def raw_history(self, seconds: float) -> bytes:
+        """The same stretch of audio as history(seconds), as it came in (never cleaned)."""
+        lag = len(self._raw) + len(self._pending)  # bytes fed but not yet through the front end
+        end = len(self._raw_history) - lag
+        keep = min(int(seconds * SAMPLE_RATE) * 2, end)
+        return bytes(self._raw_history[end - keep : end]) if keep > 0 else b""
 
     def _decide_suppression(self) -> None:
         filled = min(self._level_count, LEVEL_HISTORY)
@@ -139,6 +148,9 @@ class FrontEnd:
         return bytes(out)
 
     def feed(self, pcm: bytes) -> list[FrontEndEvent]:
+        self._raw_history += pcm
+        if len(self._raw_history) > RAW_KEEP_BYTES:
+            del self._raw_history[: len(self._raw_history) - RAW_KEEP_BYTES]
         self._pending += self._clean(pcm)
         events: list[FrontEndEvent] = []
         size = self.frame_bytes

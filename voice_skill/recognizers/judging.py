@@ -345,7 +345,7 @@ def checked_model() -> Path:
     try:  # imported, not only found: a broken install is refused at start-up too
         import ctranslate2  # noqa: F401
     except ImportError as exc:
-        raise JudgeUnavailable(f"the judge cannot run here ({exc.name or exc} is not installed; it has no wheel for 32-bit Arm)") from None
+        raise JudgeUnavailable(f"the judge cannot run here: ctranslate2 does not load ({exc}; it has no wheel for 32-bit Arm)") from None
     folder = model_dir()
     check_model(folder)
     return folder

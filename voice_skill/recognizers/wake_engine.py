@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 MIN_UTTERANCE_SECONDS = 0.25
 WINDOW_LEAD = 0.15  # seconds of audio before a candidate's start that the verifier sees
 JUDGE_LEAD = 0.5  # seconds before the utterance's start that the judge hears
+JUDGE_HEARS_RAW = True  # the judge hears the audio as it came in, not the noise-suppressed audio
 NEURAL_AUDIO_SECONDS = 3.0
 NEURAL_END_SPREAD = 0.3  # neural windows may end this far either side of the speech end
 RIVAL_WINS, WAKE_WINS = MIN_MARGIN, -MIN_MARGIN  # the margins at either extreme
@@ -343,7 +344,8 @@ class WakeEngine:
     def _judge_window(self) -> np.ndarray:
         """The utterance as the judge hears it: from JUDGE_LEAD before its start (Whisper
         hears a word's onset better with a little of what came before) to now."""
-        pcm = self._window(self._speech_start - JUDGE_LEAD)
+        seconds = max(0.0, self.frontend.now - (self._speech_start - JUDGE_LEAD))
+        pcm = self.frontend.raw_history(seconds) if JUDGE_HEARS_RAW else self.frontend.history(seconds)
         return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
 
     def _judged(self, where: str, candidate: Candidate | None, end: float) -> list[Heard]:
