@@ -86,7 +86,9 @@ def signal_system(signal: str, label: str = "") -> System:
     return System(signal, label or signal, (*PROGRAM_ARGV, "--wake-signals", signal))
 
 
-PROGRAM = System("fused", "v3 (default)", PROGRAM_ARGV, aliases=("v3", "default", "voice_skill", "program"))
+# Wake engine v3: this checkout with the judge (--judge; the judge is off by default, so the
+# default engine is v2's, the V2 column). The issue's targets apply to it.
+PROGRAM = System("fused", "v3 (--judge)", (*PROGRAM_ARGV, "--judge"), aliases=("v3", "voice_skill", "program"))
 PHONETIC = signal_system("phonetic")
 NEURAL = signal_system("neural")
 JUDGE = signal_system("judge", "judge alone")  # Whisper tiny.en deciding alone (wake engine v3)

@@ -9,11 +9,12 @@
 
 Systems: past programs run from git worktrees under bench/out/ (the old engine, commit
 93bb090; v2, commit 972466b), the program with `--wake-signals phonetic`, `neural` and `judge`,
-the default (v3: the program with no flag), and two naive PocketSphinx peers
+v3 (`fused`: the program with --judge; with no flag the program runs v2's engine), and two
+naive PocketSphinx peers
 (bench/peers.py). A system that cannot run here (no such --wake-signals choice yet, no such
 commit) is skipped with a note. Every corpus file is one run of each system, a child process
 measured on its own (bench/measure.py); the peers, which spot wake phrases only, do not run
-on the follow-up files. The default is checked against the targets and compared with a
+on the follow-up files. v3 is checked against the targets and compared with a
 baseline (--baseline: v2, else the old engine). Writes OUT/summary.json and prints one table.
 
 `--voice-set dev` builds the corpus from the training helper's DEV voices and dev texts into
@@ -75,7 +76,7 @@ ALL_SYSTEMS = SYSTEM_ORDER
 FILE_KINDS = (TRIGGERS_FILE, ORDINARY_FILE, NIGHT_FILE, FOLLOWUPS_FILE)  # --kinds
 CURRENT_SYSTEMS = (*SIGNAL_SYSTEMS, PROGRAM, KWS_PEER, LM_PEER)  # run from this checkout
 SHORT_NAMES = {name: key for key, aliases in [(p.key, p.aliases) for p in PAST_PROGRAMS] + [(s.key, s.aliases) for s in CURRENT_SYSTEMS] for name in (key, *aliases)}
-SYSTEMS_HELP = "old, v2, phonetic, neural, judge, fused (= v3, default), kws, lm"
+SYSTEMS_HELP = "old, v2, phonetic, neural, judge, fused (= v3: --judge), kws, lm"
 
 # CPU seconds per audio second by kind of file, and start-up seconds, for the estimate before a
 # first run (a later run uses the previous summary.json's measured figures instead). From the

@@ -929,11 +929,11 @@ def test_wake_signal_choices_are_read_from_the_help_text():
 def test_system_names_for_the_command_line():
     from bench.run import ALL_SYSTEMS, SHORT_NAMES
 
-    assert {n: SHORT_NAMES[n] for n in ("old", "v2", "phonetic", "neural", "judge", "fused", "v3", "default", "kws", "lm")} == {
+    assert {n: SHORT_NAMES[n] for n in ("old", "v2", "phonetic", "neural", "judge", "fused", "v3", "kws", "lm")} == {
         "old": "old_engine", "v2": "v2", "phonetic": "phonetic", "neural": "neural", "judge": "judge",
-        "fused": "fused", "v3": "fused", "default": "fused", "kws": "kws_peer", "lm": "lm_peer"}
+        "fused": "fused", "v3": "fused", "kws": "kws_peer", "lm": "lm_peer"}
     assert all(SHORT_NAMES[key] == key for key in ALL_SYSTEMS)
-    assert PROGRAM.key == "fused" and PROGRAM.label == "v3 (default)"
+    assert PROGRAM.key == "fused" and PROGRAM.label == "v3 (--judge)" and PROGRAM.argv[-1] == "--judge"
 
 
 def test_the_lm_peer_hears_a_documented_subset_and_the_estimate_adds_up(tmp_path):

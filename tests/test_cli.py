@@ -43,8 +43,8 @@ def test_run_input_prints_wake_and_say_events(ask_us_a_question_wav):
 
 @requires_flite
 def test_without_the_neural_signal_it_says_so_once_and_listens_phonetically(ask_us_a_question_wav, tmp_path):
-    """As on 32-bit Arm, where neither pyopen-wakeword nor ctranslate2 (the judge) has a wheel:
-    the imports fail, and the engine without the judge (v2) listens with its phonetic signal."""
+    """As on 32-bit Arm, where neither pyopen-wakeword nor ctranslate2 (the judge, off unless
+    asked for) has a wheel: the imports fail, and v2 listens with its phonetic signal."""
     for package in ("pyopen_wakeword", "ctranslate2"):
         blocked = tmp_path / "blocked" / package
         blocked.mkdir(parents=True)
@@ -53,7 +53,7 @@ def test_without_the_neural_signal_it_says_so_once_and_listens_phonetically(ask_
     result = run_cli("run", "--input", str(wav), "--no-speak", "--json", env={"PYTHONPATH": str(blocked.parent)})
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("neural wake signal is off") == 1, result.stderr
-    assert result.stderr.count("the judge cannot run here") == 1, result.stderr
+    assert "judge" not in result.stderr, result.stderr  # not asked for: not looked for
     assert "phonetic wake engine alone" in result.stderr
     assert [e["intent"] for e in json_events(result.stdout) if e["event"] == "wake"] == ["question"]
     refused = run_cli("run", "--input", str(wav), "--no-speak", "--wake-signals", "neural", env={"PYTHONPATH": str(blocked.parent)})

@@ -136,12 +136,14 @@ def test_a_changed_model_asked_for_is_one_line_and_exit_2(tmp_path, ask_wav, cha
 
 @requires_flite
 @requires_judge
-def test_a_changed_model_not_asked_for_is_one_warning_then_it_listens(two_phrases_wav, changed_model):
+def test_a_changed_model_not_asked_for_is_not_looked_at(two_phrases_wav, changed_model):
+    """The judge is off unless asked for (choose.JUDGE_BY_DEFAULT): its model is not checked,
+    nothing is said about it, and v2 listens (the in-process test below covers the judge on
+    by default: one warning, then it listens without it)."""
     result = run_cli("run", "--input", str(two_phrases_wav), "--no-speak", "--json", env={"VOICE_SKILL_JUDGE_MODEL": str(changed_model)})
     assert result.returncode == 0, result.stderr
-    warnings = _warnings_about_the_judge(result.stderr)
-    assert len(warnings) == 1 and "SHA-256" in warnings[0] and "scripts/install" in warnings[0], result.stderr
-    assert "with the phonetic and neural wake signals, without the judge" in result.stderr
+    assert not _warnings_about_the_judge(result.stderr) and "SHA-256" not in result.stderr, result.stderr
+    assert "with the phonetic and neural wake signals; for Vosk" in result.stderr, result.stderr
     events = [e["event"] for e in json_events(result.stdout)]
     assert events[0] == "listening" and events[-1] == "done"
     assert "Traceback" not in result.stderr
@@ -153,22 +155,21 @@ def test_a_missing_model_folder_is_refused_when_asked_for_and_skipped_otherwise(
     assert_clean_error(run_cli("run", "--input", str(ask_wav), "--no-speak", "--judge", env=env), "[recognition] judge", "no-such-model")
     result = run_cli("run", "--input", str(ask_wav), "--no-speak", "--json", env=env)
     assert result.returncode == 0, result.stderr
-    warnings = _warnings_about_the_judge(result.stderr)
-    assert len(warnings) == 1 and "no-such-model" in warnings[0], result.stderr
+    assert not _warnings_about_the_judge(result.stderr) and "no-such-model" not in result.stderr, result.stderr
     assert [e["event"] for e in json_events(result.stdout)][0] == "listening"
 
 
 @requires_flite
-def test_without_ctranslate2_it_says_so_once_and_listens(tmp_path, two_phrases_wav):
-    """As on 32-bit Arm, where CTranslate2 has no wheel: the import fails."""
+def test_without_ctranslate2_it_listens_and_refuses_the_judge_in_one_line(tmp_path, two_phrases_wav):
+    """As on 32-bit Arm, where CTranslate2 has no wheel: the import fails. Unset, the judge is
+    off and nothing is said; asked for, it is one line and exit 2."""
     blocked = tmp_path / "blocked" / "ctranslate2"
     blocked.mkdir(parents=True)
     (blocked / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'ctranslate2'\", name='ctranslate2')\n")
     env = {"PYTHONPATH": str(blocked.parent)}
     result = run_cli("run", "--input", str(two_phrases_wav), "--no-speak", "--json", env=env)
     assert result.returncode == 0, result.stderr
-    warnings = _warnings_about_the_judge(result.stderr)
-    assert len(warnings) == 1 and "ctranslate2 is not installed" in warnings[0], result.stderr  # once, not per utterance
+    assert not _warnings_about_the_judge(result.stderr) and "ctranslate2" not in result.stderr, result.stderr
     assert [e["event"] for e in json_events(result.stdout)][0] == "listening"
     assert_clean_error(run_cli("run", "--input", str(two_phrases_wav), "--no-speak", "--judge", env=env), "[recognition] judge", "ctranslate2 is not installed")
 
@@ -188,7 +189,7 @@ def test_no_judge_runs_without_looking_at_the_model(tmp_path, ask_wav):
 @requires_flite
 @requires_judge
 def test_with_the_judge_the_start_up_line_says_so(ask_wav):
-    result = run_cli("run", "--input", str(ask_wav), "--no-speak", "--json")
+    result = run_cli("run", "--input", str(ask_wav), "--no-speak", "--json", "--judge")
     assert result.returncode == 0, result.stderr
     using = [ln for ln in result.stderr.splitlines() if ln.startswith("voice-skill: using PocketSphinx")]
     assert len(using) == 1 and "and the judge (Whisper tiny.en)" in using[0], result.stderr
@@ -205,17 +206,20 @@ def test_the_model_is_checked_before_and_loaded_after(monkeypatch, changed_model
     from voice_skill.recognizers.choose import LoadingJudge, load_wanted_judge
 
     lines: list[str] = []
-    status = load_wanted_judge(None, "fused", report=lines.append)
+    assert load_wanted_judge(None, "fused", report=lines.append).judge is None and lines == []  # off unless asked for
+    # Were it on by default (choose.JUDGE_BY_DEFAULT), the model would be checked and loaded:
+    status = load_wanted_judge(None, "fused", report=lines.append, by_default=True)
     assert isinstance(status.judge, LoadingJudge) and lines == []
     assert status.judge.folder == judging.model_dir()
     assert isinstance(status.judge.loaded(), judging.WhisperJudge)  # loads even if nothing started it
     assert status.judge.token_text("ask us a question")  # the WhisperJudge's own methods, through it
     monkeypatch.setenv(judging.MODEL_ENV, str(changed_model))
-    assert load_wanted_judge(None, "fused", report=lines.append).judge is None and len(lines) == 1
+    assert load_wanted_judge(None, "fused", report=lines.append, by_default=True).judge is None and len(lines) == 1
+    assert "SHA-256" in lines[0] and "without the judge" in lines[0] and "scripts/install" in lines[0]
     with pytest.raises(UserError):
         load_wanted_judge(True, "fused", report=lines.append)
     assert load_wanted_judge(False, "fused", report=lines.append).judge is None and len(lines) == 1
-    assert load_wanted_judge(None, "phonetic", report=lines.append).judge is None and len(lines) == 1  # one signal alone
+    assert load_wanted_judge(None, "phonetic", report=lines.append, by_default=True).judge is None and len(lines) == 1  # one signal alone
 
 
 @requires_judge
@@ -231,7 +235,8 @@ def test_build_wake_engine_gets_the_judge_only_when_asked():
     lines: list[str] = []
     assert build_wake_engine("fused", table, report=lines.append).judge is None
     assert "the judge is off" in lines[-1]
-    engine = build_recognizer(RecognitionSettings(engine="pocketsphinx"), table, report=lines.append)
+    assert build_recognizer(RecognitionSettings(engine="pocketsphinx"), table, report=lines.append).judge is None  # unset: off
+    engine = build_recognizer(RecognitionSettings(engine="pocketsphinx", judge=True), table, report=lines.append)
     assert isinstance(engine.judge, LoadingJudge) and "and the judge (Whisper tiny.en)" in lines[-1]
     assert isinstance(engine.judge.loaded(), judging.WhisperJudge)
 
@@ -242,9 +247,11 @@ def test_build_wake_engine_gets_the_judge_only_when_asked():
 @requires_judge
 def test_check_shows_the_judge(tmp_path, changed_model):
     result = run_cli("check", "--seconds", "0.5", timeout=60)
-    assert "judge: on, Whisper tiny.en from " in result.stdout and "SHA-256" in result.stdout, result.stdout
-    assert "Traceback" not in result.stderr
+    assert "judge: off (the default; [recognition] judge = true turns it on" in result.stdout, result.stdout
     config = _config(tmp_path, "[recognition]\njudge = true\n")
+    on = run_cli("check", "--seconds", "0.5", "--config", str(config), timeout=60)
+    assert "judge: on, Whisper tiny.en from " in on.stdout and "SHA-256" in on.stdout, on.stdout
+    assert "Traceback" not in result.stderr + on.stderr
     damaged = run_cli("check", "--seconds", "0.5", "--config", str(config), timeout=60, env={"VOICE_SKILL_JUDGE_MODEL": str(changed_model)})
     assert damaged.returncode == 1
     out = damaged.stdout

@@ -87,16 +87,15 @@ def score(found, spans, expected_intents) -> tuple[int, list[str]]:
     return hits, problems
 
 
-# The engine's thresholds are picked on development voices (never these); measured on these
-# flite voices, the defaults hear 24 of 24 clean phrases, 24 of 24 with a fan at 20 dB and 12
-# of 12 right after a sentence; 8 of 16 generated and 2 of 16 held-out sound-alikes fire
-# (see docs/wake-engine.md). The floors below are those counts: a change that loses a phrase
-# or fires more often fails here. Every phrase is also checked for its intent and its timing.
-# (The rule before this one, without the whole-utterance test of the engine before v2, heard
-# 23 clean and 23 fan phrases and let 6 generated and 1 held-out sound-alike fire.)
+# The engines' thresholds are picked on development voices (never these). Measured on these
+# flite voices (see docs/wake-engine.md), v2 (the default) hears 24 of 24 clean phrases, 24 of
+# 24 with a fan at 20 dB and 12 of 12 right after a sentence, and 8 of 16 generated and 2 of 16
+# held-out sound-alikes fire; v3 (the judge) hears 23, 21 (slt: 4 of 6 in the fan) and 12, and
+# no sound-alike fires. The floors below are those counts: a change that loses a phrase or
+# fires more often fails here. Every phrase is also checked for its intent and its timing.
 FLOORS = {
     "v2": {"clean": 24, "fan20dB": 24, "run-on": 12, "generated": 8, "held-out": 2},
-    "v3": {"clean": 0, "fan20dB": 0, "run-on": 0, "generated": 99, "held-out": 99},  # MEASURE
+    "v3": {"clean": 23, "fan20dB": 21, "run-on": 12, "generated": 0, "held-out": 0},
 }
 
 
@@ -142,10 +141,8 @@ def test_decoys_and_ordinary_speech_never_fire(voice, audio_cache: Path, engine_
 
 
 def test_generated_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
-    """Generated sound-alikes (4 phrases x 4 voices). Measured with the defaults: 8 of 16 fire
-    (6 without the whole-utterance test, which accepts what the engine before v2 accepted
-    unless a generated sound-alike fits clearly better). The issue's target (0 on
-    sound-alikes the engine knows) is not met."""
+    """Generated sound-alikes (4 phrases x 4 voices). Measured: with v2, 8 of 16 fire (the
+    issue's target, 0 on sound-alikes the engine knows, is not met); with v3, none."""
     fired = []
     for voice in FLITE_VOICES:
         audio, _ = sequence([(p, flite(p, voice, audio_cache)) for p in KNOWN_SOUND_ALIKES], gap=1.5)
@@ -155,9 +152,8 @@ def test_generated_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
 
 def test_held_out_sound_alikes_rarely_fire(audio_cache: Path, engine_factory):
     """Sound-alikes in no decoy list, confusion set or training set, each said on its own.
-    Measured with the defaults: 2 of the 16 (4 phrases x 4 voices) fire (on kal16 and awb;
-    the rule before: 1). That is the floor here; the issue's target (<= 1 % of held-out
-    sound-alikes) is not met."""
+    Measured: with v2, 2 of the 16 (4 phrases x 4 voices) fire (on kal16 and awb); with v3,
+    none."""
     fired = []
     for voice in FLITE_VOICES:
         items = [(p, flite(p, voice, audio_cache)) for p in HELD_OUT_SOUND_ALIKES]

@@ -32,3 +32,4 @@ def test_ten_minute_night(tmp_path, audio_cache):
     assert result.wakes_answered == result.wakes_expected
     assert result.false_wakes == 0
     assert result.real_time_factor < 0.2
+    assert 20 < result.peak_rss_mb < 350  # the program's own peak (the memory budget), not another test's child

@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     judge = run.add_mutually_exclusive_group()
     judge.add_argument("--judge", dest="judge", action="store_true", default=None,
-                       help="the judge (Whisper tiny.en) looks again at each wake candidate; refuse to start without it ([recognition] judge)")
+                       help="wake engine v3: the judge (Whisper tiny.en) looks again at each wake candidate (fewer false wakes, more missed phrases in noise); refuse to start without it ([recognition] judge)")
     judge.add_argument("--no-judge", dest="judge", action="store_false", default=None,
-                       help="listen without the judge (default: with it where it can run)")
+                       help="listen without the judge (the default)")
     run.add_argument("--model", help="Vosk model folder")
     run.add_argument("--triggers", type=Path, help="trigger phrases file (default: phrases/triggers.toml)")
     run.add_argument("--json", action="store_true", help="one JSON object per line for each event")

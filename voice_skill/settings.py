@@ -13,8 +13,9 @@ checked, and a bad one is reported with the file and the key.
     [recognition]
     engine = "auto"           # auto | vosk | pocketsphinx
     wake_signals = "fused"    # PocketSphinx wake engine: fused | phonetic | neural | judge (one alone, for comparison)
-    judge = false             # the judge (Whisper tiny.en) looks again at each wake candidate. Unset: on
-                              # where it can run (not on 32-bit Arm); true: refuse to start without it
+    judge = true              # wake engine v3: the judge (Whisper tiny.en) looks again at each wake
+                              # candidate: far fewer false wakes, more missed phrases in noise. Unset:
+                              # off; true: on (refuses to start where it cannot run: 32-bit Arm)
     model = "/path/to/vosk-model-small-en-us-0.15"
     triggers = "/path/to/my-triggers.toml"
 
@@ -98,7 +99,7 @@ class RecognitionSettings:
     wake_signals: str = "fused"  # fused | phonetic | neural | judge
     model: str | None = None
     triggers: str | None = None
-    judge: bool | None = None  # the Whisper judge: None: on where it can run, True required, False off
+    judge: bool | None = None  # the Whisper judge: None: unset (off: choose.JUDGE_BY_DEFAULT), True required, False off
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Building the recognizer the settings ask for; `auto` prefers Vosk when a model is present.
 
-The PocketSphinx wake engine gets the judge (Whisper tiny.en, judging.py) when the settings
-ask for it, [recognition] judge:
+The PocketSphinx wake engine gets the judge (Whisper tiny.en, judging.py: wake engine v3)
+when the settings ask for it, [recognition] judge:
 
-- unset (None): on where it can run. Where it cannot (no CTranslate2 wheel on 32-bit Arm)
-  or its model is damaged, one line says why and it listens without the judge.
+- unset (None): JUDGE_BY_DEFAULT. Today that is off: measured on the evaluation voices, v3
+  lets far fewer sound-alikes and ordinary sentences wake it than v2, but misses more real
+  phrases in fan noise and right after other speech (docs/wake-engine.md). Were it on, where
+  the judge cannot run (no CTranslate2 wheel on 32-bit Arm) or its model is damaged, one line
+  would say why and it would listen without the judge.
 - true (or --judge), and --wake-signals judge: required. Without it, it does not start
   (UserError: one line saying what to do).
 - false (or --no-judge): off, not loaded.
@@ -34,6 +37,10 @@ from voice_skill.recognizers.fusion import FUSED, JUDGE, NEURAL, PHONETIC, SIGNA
 log = logging.getLogger(__name__)
 
 JUDGE_NAME = "the judge (Whisper tiny.en)"
+# Whether the judge is on where the settings leave it unset. Off: on the evaluation bench v3
+# heard fewer real phrases than v2 (fan noise, a phrase right after other speech); see
+# docs/wake-engine.md for the numbers, and [recognition] judge = true to choose v3.
+JUDGE_BY_DEFAULT = False
 REPAIR = "run scripts/install again (it installs the judge's model again)"
 
 
@@ -42,7 +49,7 @@ class JudgeStatus:
     """What became of the judge the settings ask for: loaded, off, or why not."""
 
     judge: object | None  # a judging.WhisperJudge (or a LoadingJudge standing in for one), or None
-    wanted: bool | None  # [recognition] judge (or --judge / --no-judge); None: where it can run
+    wanted: bool | None  # [recognition] judge (or --judge / --no-judge); None: unset (JUDGE_BY_DEFAULT)
     used: bool  # whether the wake signals use a judge at all (fused and judge do)
     problem: str = ""  # why it is not there: JudgeUnavailable's or JudgeDamaged's line
     damaged: bool = False  # the model's files are there but not the ones this program knows
@@ -53,7 +60,7 @@ class JudgeStatus:
             return f" and {JUDGE_NAME}"
         if self.wanted is False:
             return "; the judge is off ([recognition] judge = false or --no-judge)"
-        return ", without the judge" if self.used else ""
+        return ", without the judge" if self.used and self.problem else ""
 
 
 def _uses_judge(signals: str) -> bool:
@@ -111,14 +118,15 @@ def checked_judge_folder() -> Path:
     return checked_model()
 
 
-def judge_status(wanted: bool | None, signals: str, background: bool = False) -> JudgeStatus:
+def judge_status(wanted: bool | None, signals: str, background: bool = False, by_default: bool = JUDGE_BY_DEFAULT) -> JudgeStatus:
     """Load the judge if the settings and the wake signals ask for it, its model's files
-    checked first. background: the files are checked now and the model loads in a thread
-    (LoadingJudge). Never raises for a judge that cannot run: the status says why."""
+    checked first (unset: `by_default`). background: the files are checked now and the model
+    loads in a thread (LoadingJudge). Never raises for a judge that cannot run: the status
+    says why."""
     from voice_skill.recognizers.judging import JudgeDamaged, JudgeUnavailable, load_judge
 
     used = _uses_judge(signals)
-    if wanted is False or not used:
+    if wanted is False or not used or (wanted is None and not by_default and signals != JUDGE):
         return JudgeStatus(None, wanted, used)
     try:
         return JudgeStatus(LoadingJudge(checked_judge_folder()) if background else load_judge(), wanted, used)
@@ -142,13 +150,14 @@ def required_judge_error(status: JudgeStatus, signals: str) -> UserError:
     return UserError(f"[recognition] judge = true (or --judge): {status.problem}; {fix}, or set [recognition] judge = false (or use --no-judge)")
 
 
-def load_wanted_judge(wanted: bool | None, signals: str, report=print) -> JudgeStatus:
+def load_wanted_judge(wanted: bool | None, signals: str, report=print, by_default: bool = JUDGE_BY_DEFAULT) -> JudgeStatus:
     """The judge for the wake engine (loading in the background), off, or missing. Asked for
-    and not available: UserError; on by default and not available: one line to `report`
-    saying why and that it listens without the judge (32-bit Arm: every start, once)."""
+    and not available: UserError; on by default (`by_default`, where the setting is unset)
+    and not available: one line to `report` saying why and that it listens without the
+    judge (32-bit Arm: every start, once)."""
     if signals == JUDGE and wanted is False:
         raise UserError("--wake-signals judge needs the judge, but [recognition] judge = false (or --no-judge) turns it off; drop one of them")
-    status = judge_status(wanted, signals, background=True)
+    status = judge_status(wanted, signals, background=True, by_default=by_default)
     if status.judge is None and status.problem:
         if status.wanted or signals == JUDGE:
             raise required_judge_error(status, signals)
@@ -179,7 +188,7 @@ def build_recognizer(recognition, table: TriggerTable, report=print) -> Recogniz
 
 def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: bool = False, options=None, judge: bool | None = False) -> Recognizer:
     """The PocketSphinx wake engine with the wake signals asked for. `judge`: [recognition]
-    judge (None: the judge where it can run; True: required; False: off). The skill passes
+    judge (None: unset, JUDGE_BY_DEFAULT; True: required; False: off). The skill passes
     its setting (build_recognizer); for other callers (tests, bench, training) it stays off
     unless they ask, so an engine they build is the one they built before the judge."""
     from voice_skill.recognizers.wake_engine import EngineOptions, WakeEngine

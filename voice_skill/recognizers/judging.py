@@ -345,7 +345,8 @@ def checked_model() -> Path:
     try:  # imported, not only found: a broken install is refused at start-up too
         import ctranslate2  # noqa: F401
     except ImportError as exc:
-        raise JudgeUnavailable(f"the judge cannot run here: ctranslate2 does not load ({exc}; it has no wheel for 32-bit Arm)") from None
+        why = f"{exc.name} is not installed" if exc.name else f"ctranslate2 does not load: {exc}"
+        raise JudgeUnavailable(f"the judge cannot run here ({why}; it has no wheel for 32-bit Arm)") from None
     folder = model_dir()
     check_model(folder)
     return folder
