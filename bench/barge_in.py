@@ -3,6 +3,7 @@ in the virtual room. Prints counts; nothing is kept on disk but generated speech
 
     python3 -m bench.barge_in offline                 # candidates x echo paths x flite voices x levels
     python3 -m bench.barge_in room --tries 10         # the real program, both engines, 3 voices
+    python3 -m bench.barge_in room --tries 10 --judge # the same with wake engine v3
     python3 -m bench.barge_in cost                    # the skill's canceller: CPU s per audio s, RSS
 
 offline: the answer (rendered by the real engine) is the echo, "stop" (flite) is said 2 s into it
@@ -283,7 +284,8 @@ def room(args) -> None:
                     ask = write_wav(base / "ask.wav", sequence([("give us a tip", flite("give us a tip", "kal16", cache))], gap=0.3, lead=0.3)[0] * 0.8)
                     heard = cut_in_time = 0
                     latencies = []
-                    skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, "--echo-cancellation", "-v", env=env)
+                    judge = ("--judge",) if args.judge else ()
+                    skill = SkillProcess.start(the_room, "--input-device", "pulse", "--output-device", "pulse", "--speech-engine", engine, "--echo-cancellation", *judge, "-v", env=env)
                     try:
                         for attempt in range(args.tries):
                             say = ask_for_an_answer(the_room, skill, ask)
@@ -427,6 +429,7 @@ def main() -> None:
     live.add_argument("--seed", type=int, default=13)
     live.add_argument("--log", help="append the program's -v lines of each voice's tries to this file")
     live.add_argument("--without-echo-cancellation", action="store_true", help="the self-trigger answers without it (for the RSS baseline)")
+    live.add_argument("--judge", action="store_true", help="the program with --judge (wake engine v3) for the 'stop' tries")
     sub.add_parser("cost")
     args = parser.parse_args()
     if args.mode == "offline":
