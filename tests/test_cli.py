@@ -100,6 +100,7 @@ def test_unreadable_wav_is_one_clean_line(tmp_path):
     bad.write_text("this is not audio")
     assert_clean_error(run_cli("run", "--input", str(bad), "--no-speak"), str(bad), "not a readable WAV")
     assert_clean_error(run_cli("run", "--input", str(tmp_path / "missing.wav"), "--no-speak"), "no such file")
+    assert_clean_error(run_cli("run", "--input", "/dev/null", "--no-speak"), "/dev/null", "not a WAV file", "give a WAV file")
 
 
 def test_missing_vosk_model_is_one_clean_line(tmp_path):
@@ -142,12 +143,23 @@ def test_devices_lists_or_says_none():
     assert "Traceback" not in result.stderr
 
 
-def test_phrases_list_json_has_metadata():
+def test_phrases_list_json_has_metadata(tmp_path):
     result = run_cli("phrases", "list", "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {"id", "kind", "category", "level", "text"} <= set(rows[0])
+    assert {"id", "kind", "category", "level", "text", "seconds"} <= set(rows[0])
     assert not any(r["category"] == "sexual" for r in rows)
+    config = tmp_path / "config.toml"
+    config.write_text("[content]\nmoments = true\n")
+    moments = [json.loads(line) for line in run_cli("phrases", "list", "--json", "--config", str(config)).stdout.splitlines()]
+    timed = [r for r in moments if r["category"] == "moments"]
+    assert timed and all(isinstance(r["seconds"], int) and r["seconds"] > 0 for r in timed)  # a timed moment says how long
+
+
+def test_phrases_list_favorites_with_none_says_how_to_save_one():
+    result = run_cli("phrases", "list", "--favorites")
+    assert result.returncode == 0 and result.stdout == ""
+    assert "no favourites yet" in result.stderr and "I like that one" in result.stderr
 
 
 def test_phrases_check_reports_file_and_line(tmp_path):
@@ -157,3 +169,17 @@ def test_phrases_check_reports_file_and_line(tmp_path):
     assert result.returncode == 2
     assert f"{pack}:5: phrase m-1 has empty text" in result.stderr
     assert run_cli("phrases", "check").returncode == 0
+
+
+def test_the_natural_voice_is_installed_the_way_debian_allows():
+    """Debian's Python refuses a plain pip install (PEP 668): help and errors name scripts/install."""
+    help_text = run_cli("run", "--help").stdout
+    assert "scripts/install --natural-voice" in " ".join(help_text.split()) and "pip install 'voice-skill" not in help_text
+
+
+def test_check_lists_every_state_file():
+    from voice_skill.settings import STATE_FILES
+
+    result = run_cli("check", "--seconds", "0.5", timeout=60)
+    state = next(line for line in result.stdout.splitlines() if line.startswith("state: "))
+    assert all(name in state for name in STATE_FILES) and "ritual.json" in state, state

@@ -63,8 +63,10 @@ class WavSource:
         self._chunk_seconds = chunk_seconds
         if self.path.is_dir():
             raise UserError(f"--input {self.path}: that is a folder; give a WAV file")
-        if not self.path.is_file():
+        if not self.path.exists():
             raise UserError(f"--input {self.path}: no such file")
+        if not self.path.is_file():
+            raise UserError(f"--input {self.path}: not a WAV file (a device or other special file); give a WAV file")
         if self.path.stat().st_size == 0:
             raise UserError(f"--input {self.path}: the file is empty; record or generate a WAV file")
         try:

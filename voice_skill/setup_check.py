@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from voice_skill.errors import UserError
-from voice_skill.settings import Settings, config_dir, state_dir
+from voice_skill.settings import STATE_FILES, VOICE_FILE, Settings, config_dir, state_dir
 
 SENTENCE = "Hello. This is voice skill. If you can hear me, the speaker works."
 BAR_WIDTH = 40
@@ -108,7 +108,7 @@ def check_speaker(settings: Settings, voice, engine) -> tuple[list[str], list[st
             return lines + [f"voice: espeak-ng has no voice {voice.voice!r}"], ["set [speech] voice to one that 'espeak-ng --voices=en' lists, or remove it"]
         except SpeechError as exc:
             if engine.name == "piper":
-                what = "use a Piper .onnx voice with its .onnx.json" if isinstance(exc, EngineUnavailable) and exc.problem == "voice" else "reinstall Piper: pip install 'voice-skill[natural-voice]'"
+                what = "use a Piper .onnx voice with its .onnx.json" if isinstance(exc, EngineUnavailable) and exc.problem == "voice" else "reinstall Piper: scripts/install --natural-voice"
                 return lines + [f"speech: Piper unavailable ({exc})"], [f'{what}, or set [speech] engine = "pyttsx3"']
             return lines + [f"speech: unavailable ({exc})"], ["install espeak-ng (sudo apt install espeak-ng), or run scripts/install again"]
     playback = speaker.play(sound)
@@ -171,7 +171,8 @@ def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=No
     else:
         lines.append(f"voice: pyttsx3, {voice.voice or 'espeak-ng default'}, rate {voice.rate} words per minute, volume {voice.volume:g}")
     lines.append(f"config: {settings.source}" if settings.source != "defaults" else f"config: the defaults (no file at {config_dir() / 'config.toml'})")
-    lines.append(f"state: {state_dir() / 'phrase-bag.json'} (phrase ids and dates), {voice_file} (rate and volume)")
+    paths = {name: voice_file if name == VOICE_FILE else state_dir() / name for name in STATE_FILES}
+    lines.append("state: " + ", ".join(f"{paths[name]} ({what})" for name, what in STATE_FILES.items()))
     return report
 
 
