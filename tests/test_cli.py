@@ -183,3 +183,26 @@ def test_check_lists_every_state_file():
     result = run_cli("check", "--seconds", "0.5", timeout=60)
     state = next(line for line in result.stdout.splitlines() if line.startswith("state: "))
     assert all(name in state for name in STATE_FILES) and "ritual.json" in state, state
+
+
+def test_a_bad_option_or_a_missing_command_is_named_with_the_right_usage():
+    bogus = run_cli("--bogus")
+    assert bogus.returncode == 2 and "unrecognized arguments: --bogus" in bogus.stderr and "required: command" not in bogus.stderr
+    run = run_cli("run", "--bogus")
+    assert run.returncode == 2 and "usage: voice-skill run" in run.stderr and "voice-skill run: error: unrecognized arguments: --bogus" in run.stderr
+    nested = run_cli("phrases", "list", "--bogus")
+    assert nested.returncode == 2 and "usage: voice-skill phrases list" in nested.stderr
+    alone = run_cli("phrases")
+    assert alone.returncode == 2 and "{list,check}" in alone.stderr and "phrases_command" not in alone.stderr
+    nothing = run_cli()
+    assert nothing.returncode == 2 and "choose a command: run, say" in nothing.stderr
+    assert "Traceback" not in bogus.stderr + run.stderr + nested.stderr + alone.stderr + nothing.stderr
+
+
+def test_a_bad_config_value_is_shown_as_written_in_toml(tmp_path):
+    config = tmp_path / "config.toml"
+    for text, shown in (('[couple]\nnames = ["Sam"]\n', 'not ["Sam"]'), ("[speech]\nrate = true\n", "not true")):
+        config.write_text(text)
+        result = run_cli("say", "question", "--no-speak", "--config", str(config))
+        assert_clean_error(result, str(config), shown)
+        assert "['Sam']" not in result.stderr and "True" not in result.stderr

@@ -44,7 +44,7 @@ def _add_voice(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voice-skill", description="An offline bedside voice skill: ask it for a question or a tip.")
     parser.add_argument("--version", action="version", version=f"voice-skill {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
 
     run = commands.add_parser("run", help="listen for the wake phrases and answer")
     _add_common(run)
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--user", action="store_true", help="a per-user service (the only kind supported)")
     show = service_commands.add_parser("show", help="print the unit that 'service install --user' writes")
     _add_common(show)
+    _name_the_choices(parser)
     return parser
 
 
@@ -515,6 +516,26 @@ def cmd_voice(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of a command ('run'), for its own usage line."""
+    return _subcommands(parser).choices[name]
+
+
+def _name_the_choices(parser: argparse.ArgumentParser) -> None:
+    """A missing subcommand is named by its choices ("{list,check}"), not by its internal
+    name ("phrases_command")."""
+    action = _subcommands(parser)
+    if action is None:
+        return
+    action.metavar = "{" + ",".join(action.choices) + "}"
+    for sub in action.choices.values():
+        _name_the_choices(sub)
+
+
 COMMANDS = {"voice": cmd_voice, "run": cmd_run, "say": cmd_say, "check": cmd_check, "devices": cmd_devices, "model": cmd_model, "phrases": cmd_phrases, "service": cmd_service}
 
 
@@ -529,7 +550,18 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Unknown options are named by the command they were given to ("run --bogus": run's
+    # usage), and before a missing command ("voice-skill --bogus" names --bogus).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        chosen = parser
+        if args.command:
+            chosen = _subparser(parser, args.command)
+            nested = getattr(args, f"{args.command}_command", None)  # "phrases list --bogus": list's usage
+            chosen = _subparser(chosen, nested) if nested else chosen
+        chosen.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command is None:
+        parser.error("choose a command: run, say, check, devices, model, phrases, voice or service (voice-skill COMMAND --help)")
     _setup_logging(args)
     try:
         code = COMMANDS[args.command](args)

@@ -48,6 +48,7 @@ checked, and a bad one is reported with the file and the key.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -161,9 +162,24 @@ class Settings:
     source: str = "defaults"
 
 
+def toml_text(value: Any) -> str:
+    """A value as it is written in TOML (true, "Sam", ["Sam"]), for messages about it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
 def _check(where: str, key: str, value: Any, expected: str, ok: bool) -> None:
     if not ok:
-        raise UserError(f"{where}: {key} must be {expected}, not {value!r}; fix or remove it")
+        raise UserError(f"{where}: {key} must be {expected}, not {toml_text(value)}; fix or remove it")
 
 
 def _device(where: str, key: str, value: Any) -> str | None:
