@@ -206,3 +206,19 @@ def test_a_bad_config_value_is_shown_as_written_in_toml(tmp_path):
         result = run_cli("say", "question", "--no-speak", "--config", str(config))
         assert_clean_error(result, str(config), shown)
         assert "['Sam']" not in result.stderr and "True" not in result.stderr
+
+
+@requires_flite
+def test_events_come_in_time_order_and_done_last_when_a_phrase_ends_the_file(tmp_path, audio_cache):
+    """The phrase's last sound is the file's last sample: it is decided in the silence the
+    recognizer is flushed with, after the file's end, and 'done' still comes last."""
+    import numpy as np
+
+    phrase = flite("ask us a question", "rms", audio_cache)
+    loud = np.nonzero(np.abs(phrase) > 0.003)[0]  # (with this cut the wake was once reported 0.01 s after 'done')
+    wav = write_wav(tmp_path / "ends-on-the-phrase.wav", np.concatenate([silence(1.0), phrase[: loud[-1] + 1]]))
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
+    events = json_events(result.stdout)
+    times = [e["at"] for e in events if "at" in e]
+    assert [e["event"] for e in events if e["event"] == "wake"] == ["wake"], events
+    assert events[-1]["event"] == "done" and times == sorted(times), events

@@ -158,7 +158,8 @@ class Runner:
         self.recognizer = recognizer
         self.matcher = matcher
         self.skill = skill
-        self.emit = emit
+        self._emit = emit
+        self._latest_at = 0.0  # the latest event time reported: 'done' comes last, never before it
         self.answers = answers
         self.realtime = realtime
         self.voice = voice
@@ -211,7 +212,15 @@ class Runner:
                 self._playback.stop()
                 self._playback.wait(1.0)  # the speaker's thread aborts its stream (a block at most) before the program ends
             self.source.close()
-        self.emit("done", at=round(self.now, 2), wakes=self.wakes)
+        self.emit("done", at=max(round(self.now, 2), self._latest_at), wakes=self.wakes)
+
+    def emit(self, event: str, **fields) -> None:
+        """Report an event (the writer given), keeping track of the latest time reported: a
+        phrase at a file's very end is decided after it, in the silence the recognizer is
+        flushed with, and 'done' must not come before it."""
+        if isinstance(fields.get("at"), (int, float)):
+            self._latest_at = max(self._latest_at, fields["at"])
+        self._emit(event, **fields)
 
     def microphone_lost(self, reason: str) -> None:
         """The microphone is gone (called once per outage, by the source, while it waits to
