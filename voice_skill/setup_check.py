@@ -120,11 +120,9 @@ def check_speaker(settings: Settings, voice, engine) -> tuple[list[str], list[st
 
 def describe_judge(recognition) -> tuple[str, list[str]]:
     """The judge as 'run' would have it (loaded, its model checked): (line, fixes)."""
-    from voice_skill.recognizers.choose import JUDGE, JUDGE_BY_DEFAULT, install_fix, judge_status
+    from voice_skill.recognizers.choose import JUDGE, install_fix, judge_status
 
     signals = recognition.wake_signals
-    if recognition.judge is None and not JUDGE_BY_DEFAULT and signals != JUDGE:
-        return "judge: off (the default; [recognition] judge = true turns it on: fewer false wakes, more missed phrases in noise)", []
     if recognition.judge is False:
         if signals == JUDGE:
             return "judge: off ([recognition] judge = false), but [recognition] wake_signals = judge needs it", ["set [recognition] judge = true, or another wake_signals"]
@@ -132,6 +130,8 @@ def describe_judge(recognition) -> tuple[str, list[str]]:
     status = judge_status(recognition.judge, signals)
     if not status.used:
         return f"judge: not used with wake signals {signals} (one signal alone)", []
+    if status.judge is None and not status.problem:  # unset, and off by default (choose.JUDGE_BY_DEFAULT)
+        return "judge: off (the default; [recognition] judge = true turns it on: fewer false wakes, more missed phrases in noise)", []
     if status.judge is not None:
         return f"judge: on, Whisper tiny.en from {status.judge.folder} (its files checked against their SHA-256 sums)", []
     instead = 'set [recognition] wake_signals = "fused"' if signals == JUDGE else "set [recognition] judge = false"

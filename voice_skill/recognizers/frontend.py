@@ -68,7 +68,7 @@ FrontEndEvent = SpeechStarted | Speech | SpeechEnded
 
 
 class FrontEnd:
-    def __init__(self, noise_suppression: int = NOISE_SUPPRESSION_LEVEL):
+    def __init__(self, noise_suppression: int = NOISE_SUPPRESSION_LEVEL, keep_raw: bool = False):
         from pocketsphinx import Endpointer
 
         self._denoiser = None
@@ -82,6 +82,7 @@ class FrontEnd:
         self._recent: deque[tuple[float, bytes]] = deque(maxlen=int((ENDPOINT_WINDOW + 0.3) / frame_seconds) + 2)
         self._history: deque[bytes] = deque(maxlen=int(HISTORY_SECONDS / frame_seconds))
         self._raw = bytearray()  # waiting for a whole 10 ms block
+        self._keep_raw = keep_raw  # keep raw_history (only the judge asks for it)
         self._raw_history = bytearray()  # the last RAW_KEEP_BYTES of audio as it came in
         self._pending = bytearray()  # waiting for a whole endpointer frame
         self._levels = np.zeros(LEVEL_HISTORY, dtype=np.float32)  # 10 ms frame levels (dBFS), a ring
@@ -105,7 +106,8 @@ class FrontEnd:
         return b"".join(frames)[-keep:]
 
     def raw_history(self, seconds: float) -> bytes:
-        """The same stretch of audio as history(seconds), as it came in (never cleaned)."""
+        """The same stretch of audio as history(seconds), as it came in (never cleaned; kept
+        only by a front end made with keep_raw)."""
         lag = len(self._raw) + len(self._pending)  # bytes fed but not yet through the front end
         end = len(self._raw_history) - lag
         keep = min(int(seconds * SAMPLE_RATE) * 2, end)
@@ -148,9 +150,10 @@ class FrontEnd:
         return bytes(out)
 
     def feed(self, pcm: bytes) -> list[FrontEndEvent]:
-        self._raw_history += pcm
-        if len(self._raw_history) > RAW_KEEP_BYTES:
-            del self._raw_history[: len(self._raw_history) - RAW_KEEP_BYTES]
+        if self._keep_raw:
+            self._raw_history += pcm
+            if len(self._raw_history) > RAW_KEEP_BYTES:
+                del self._raw_history[: len(self._raw_history) - RAW_KEEP_BYTES]
         self._pending += self._clean(pcm)
         events: list[FrontEndEvent] = []
         size = self.frame_bytes

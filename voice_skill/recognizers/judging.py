@@ -53,8 +53,8 @@ HOP = 160
 N_MELS = 80
 MAX_WINDOW_SECONDS = 30.0  # the model's input limit
 TRAILING_SILENCE = 1.0  # seconds of silence appended to a window before it is encoded
-PREFIX_CUTS = (3, 4, 5)
-SENTENCE_BREAKS = ".?!,;:"  # the transcript's last words a phrase after other speech may take
+PREFIX_CUTS = (3, 4, 5)  # the transcript's last words a phrase after other speech may take
+SENTENCE_BREAKS = ".?!,;:"  # a prefix ending with one of these leaves the phrase a sentence of its own
 
 
 class JudgeUnavailable(Exception):
@@ -175,8 +175,8 @@ class PhraseScore:
 
     @property
     def opens_sentence(self) -> bool:
-        """Whether the phrase begins a sentence: nothing before it, or words that end with a
-        full stop, a question mark, an exclamation mark or a comma."""
+        """Whether the phrase begins a sentence: nothing before it, or words that end with one
+        of SENTENCE_BREAKS (a full stop, a question or exclamation mark, a comma, ...)."""
         return not self.prefix.strip() or self.prefix.rstrip()[-1] in SENTENCE_BREAKS
 
 
@@ -299,7 +299,7 @@ class WhisperJudge:
 
         Each phrase is scored as a sentence of its own (' Ask us a question.'): with nothing
         before it, and, when other speech may come before it in the window (`after_speech`),
-        after the greedy transcript's earlier words (all but its last 3 or 4 words: where the
+        after the greedy transcript's earlier words (all but its last 3, 4 or 5 words: where the
         phrase would begin if the transcript ends with it). Its score is the best of these: the
         mean log-probability of its words' tokens (the full stop is not counted). After the
         transcript's words, only `after_words` are scored (default: every phrase; the engine
