@@ -72,11 +72,30 @@ def problems_with(result: subprocess.CompletedProcess, unit: Path) -> list[str]:
     return lines
 
 
-def fake_install(home: Path) -> None:
-    script = home / ".local" / "bin" / "voice-skill"
+INSTALLED = "/usr/local/bin/voice-skill"  # where scripts/install links the command
+
+
+def fake_install(home: Path) -> Path:
+    script = home / "bin" / "voice-skill"
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text("#!/bin/sh\n")
     script.chmod(0o755)
+    return script
+
+
+def shipped_unit_for(program: Path, tmp_path: Path) -> Path:
+    """The shipped unit with its ExecStart program moved to `program` (systemd-analyze wants it to exist)."""
+    unit = tmp_path / "shipped" / UNIT_NAME
+    unit.parent.mkdir(exist_ok=True)
+    unit.write_text(SHIPPED.read_text("utf-8").replace(f"ExecStart={INSTALLED} ", f"ExecStart={program} "))
+    return unit
+
+
+def test_shipped_unit_runs_what_the_install_script_links():
+    """One source of truth: the shipped ExecStart is the link scripts/install makes."""
+    install = (REPO / "scripts" / "install").read_text("utf-8")
+    assert f'ln -sf "$venv/bin/voice-skill" {INSTALLED}' in install
+    assert directives(SHIPPED.read_text("utf-8"))["ExecStart"] == [f"{INSTALLED} run"]
 
 
 def test_shipped_unit_is_the_generated_template():
@@ -111,23 +130,21 @@ def test_installed_command_is_this_installation():
 @requires_systemd_analyze
 def test_shipped_unit_verifies(tmp_path):
     home = tmp_path / "home"
-    fake_install(home)
-    result = verify(SHIPPED, home, tmp_path)
-    assert not problems_with(result, SHIPPED), result.stderr
+    unit = shipped_unit_for(fake_install(home), tmp_path)
+    result = verify(unit, home, tmp_path)
+    assert not problems_with(result, unit), result.stderr
 
 
 @requires_systemd_analyze
 def test_verify_would_catch_a_mistake(tmp_path):
     """The check above means something: a typo in the unit is reported."""
     home = tmp_path / "home"
-    fake_install(home)
-    broken = tmp_path / UNIT_NAME
-    broken.write_text(shipped_unit_text().replace("PrivateNetwork=yes", "PrivateNetwork=maybe"))
+    broken = shipped_unit_for(fake_install(home), tmp_path)
+    assert not problems_with(verify(broken, home, tmp_path), broken)
+    broken.write_text(broken.read_text("utf-8").replace("PrivateNetwork=yes", "PrivateNetwork=maybe"))
     assert problems_with(verify(broken, home, tmp_path), broken)
-    missing = tmp_path / "missing" / UNIT_NAME
-    missing.parent.mkdir()
-    missing.write_text(shipped_unit_text())
-    assert problems_with(verify(missing, tmp_path / "nobody-home", tmp_path), missing)  # no ~/.local/bin/voice-skill
+    missing = shipped_unit_for(tmp_path / "nowhere" / "voice-skill", tmp_path)
+    assert problems_with(verify(missing, home, tmp_path), missing)  # no such program
 
 
 @requires_systemd_analyze

@@ -5,7 +5,8 @@ ExecStart pointing at this installation's own `voice-skill` script, then tells t
 systemctl commands to run. Nothing here calls systemctl.
 
 deploy/voice-skill.service in the source tree is the same unit with
-ExecStart=%h/.local/bin/voice-skill run (tests keep the two in step).
+ExecStart=/usr/local/bin/voice-skill run, where scripts/install links the command (tests keep
+the two in step: the file is shipped_unit_text()).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from voice_skill.errors import UserError
 
 UNIT_NAME = "voice-skill.service"
 STATE_SUBDIR = ".local/state/voice-skill"  # relative to the home folder; the only writable place
-SHIPPED_EXEC_START = "%h/.local/bin/voice-skill run"
+SHIPPED_EXEC_START = "/usr/local/bin/voice-skill run"  # where scripts/install links it
 
 UNIT_TEMPLATE = """\
 # voice-skill: the offline bedside voice skill, as a systemd *user* service.
@@ -80,9 +81,9 @@ WantedBy=default.target
 """
 
 _SHIPPED_ORIGIN = (
-    "ExecStart assumes the voice-skill script is at ~/.local/bin/voice-skill; adjust it to the\n"
-    "# absolute path of yours (`command -v voice-skill`), or let `voice-skill service install\n"
-    "# --user` write this file with the right path."
+    "ExecStart is where scripts/install links the command (/usr/local/bin/voice-skill). If\n"
+    "# yours is elsewhere (`command -v voice-skill`), let `voice-skill service install --user`\n"
+    "# write this file with the right path."
 )
 
 
@@ -112,7 +113,7 @@ def unit_text(executable: str | Path | Sequence[str | Path], run_args: Sequence[
 
 
 def shipped_unit_text() -> str:
-    """deploy/voice-skill.service: ExecStart=%h/.local/bin/voice-skill run."""
+    """deploy/voice-skill.service: ExecStart=/usr/local/bin/voice-skill run."""
     return UNIT_TEMPLATE.format(origin=_SHIPPED_ORIGIN, exec_start=SHIPPED_EXEC_START)
 
 
