@@ -203,3 +203,24 @@ def test_check_on_a_machine_without_sound_devices_says_what_to_fix(private_dirs)
     assert "to fix:" in out and "plug in a USB microphone" in out and "connect a speaker" in out
     assert "Traceback" not in result.stderr
     assert_clean_error(run_cli("check", "--seconds", "0"), "--seconds")
+
+
+# ---------------------------------------------------------------- issue 23
+
+
+def test_quiet_runs_and_checks_print_no_tensorflow_info(tmp_path):
+    """TensorFlow Lite (the neural wake signal) writes "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU." to fd 2 from native code: it is held back at every level (-v logs it),
+    and -q leaves only warnings and errors (here: none)."""
+    wav = write_wav(tmp_path / "quiet.wav", np.zeros(32000, np.float32))
+    quiet = run_cli("run", "--input", str(wav), "--no-speak", "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "", quiet.stderr
+    plain = run_cli("run", "--input", str(wav), "--no-speak")
+    assert "phonetic and neural wake signals" in plain.stderr, plain.stderr  # TensorFlow Lite did load
+    assert "XNNPACK" not in plain.stderr and "INFO:" not in plain.stderr, plain.stderr
+    loud = run_cli("run", "--input", str(wav), "--no-speak", "-v")
+    assert "voice-skill: TensorFlow Lite: INFO: Created TensorFlow Lite XNNPACK delegate for CPU." in loud.stderr, loud.stderr
+    check = run_cli("check", "--seconds", "0.5", "-q", timeout=60)
+    assert "wake signals fused" in check.stdout, check.stdout  # the neural signal loaded
+    assert "XNNPACK" not in check.stderr and "INFO:" not in check.stderr, check.stderr

@@ -326,6 +326,10 @@ def _echo_canceller(settings: Settings, live: bool):
     return EchoCanceller(PlaybackReference())
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from voice_skill.audio import LiveMicrophone, WavSource
     from voice_skill.intents import IntentMatcher, load_triggers
@@ -350,7 +354,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # An unknown voice or a bad voice file fails before the models load.
     synthesizer = _synthesizer(voice, _speech_engine(settings)) if not args.no_speak else None
     try:
-        recognizer = build_recognizer(settings.recognition, table, report=lambda line: print(line, file=sys.stderr))
+        # The line naming the engine is information (-q leaves it out); what it listens without is a warning.
+        announce = (lambda line: None) if args.quiet else _to_stderr
+        recognizer = build_recognizer(settings.recognition, table, report=_to_stderr, announce=announce)
     except BaseException:
         if synthesizer is not None:
             synthesizer.close()

@@ -166,10 +166,12 @@ def load_wanted_judge(wanted: bool | None, signals: str, report=print, by_defaul
     return status
 
 
-def build_recognizer(recognition, table: TriggerTable, report=print) -> Recognizer:
+def build_recognizer(recognition, table: TriggerTable, report=print, announce=None) -> Recognizer:
     """recognition: the [recognition] settings (engine auto | vosk | pocketsphinx, model,
-    wake_signals, judge). `report` gets one line saying which engine is used, and one more if
-    the neural wake signal or the judge cannot run on this machine."""
+    wake_signals, judge). `announce` (default: `report`) gets one line saying which engine is
+    used (information: -q leaves it out), `report` one more if the neural wake signal or the
+    judge cannot run on this machine (a warning)."""
+    announce = announce or report
     engine = recognition.engine
     phrases, decoys = table.phrases(), list(table.decoys)
     model_path: Path | None = find_model(recognition.model)
@@ -179,15 +181,18 @@ def build_recognizer(recognition, table: TriggerTable, report=print) -> Recogniz
         from voice_skill.recognizers.vosk_recognizer import VoskRecognizer, load_model
 
         recognizer = VoskRecognizer(load_model(model_path), phrases, decoys)
-        report(f"voice-skill: using Vosk with the model in {model_path}")
+        announce(f"voice-skill: using Vosk with the model in {model_path}")
         return recognizer
     if engine not in ("auto", "pocketsphinx"):
         raise UserError(f"--engine {engine}: unknown engine; use auto, vosk or pocketsphinx")
-    return build_wake_engine(recognition.wake_signals, table, report, engine == "auto", judge=recognition.judge)
+    return build_wake_engine(recognition.wake_signals, table, report, engine == "auto", judge=recognition.judge, announce=announce)
 
 
-def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: bool = False, options=None, judge: bool | None = False) -> Recognizer:
-    """The PocketSphinx wake engine with the wake signals asked for. `judge`: [recognition]
+def build_wake_engine(
+    signals: str, table: TriggerTable, report=print, auto: bool = False, options=None, judge: bool | None = False, announce=None,
+) -> Recognizer:
+    """The PocketSphinx wake engine with the wake signals asked for (`announce`, default
+    `report`: the line saying so; `report`: what it listens without). `judge`: [recognition]
     judge (None: unset, JUDGE_BY_DEFAULT; True: required; False: off). The skill passes
     its setting (build_recognizer); for other callers (tests, bench, training) it stays off
     unless they ask, so an engine they build is the one they built before the judge."""
@@ -221,5 +226,5 @@ def build_wake_engine(signals: str, table: TriggerTable, report=print, auto: boo
     }[signals]
     suffix = "; for Vosk, run 'voice-skill model download'" if auto else ""
     judging = judged.describe() if signals != JUDGE else ""
-    report(f"voice-skill: using PocketSphinx (bundled English model) with the {how}{judging}{suffix}")
+    (announce or report)(f"voice-skill: using PocketSphinx (bundled English model) with the {how}{judging}{suffix}")
     return recognizer

@@ -61,18 +61,23 @@ class SpeechEmbedding:
     def __init__(self) -> None:
         from pyopen_wakeword.openwakeword import OpenWakeWordFeatures
 
-        self._owner = OpenWakeWordFeatures.from_builtin()  # loads the library and both models
-        self._lib = lib = self._owner.lib
-        lib.TfLiteInterpreterOptionsCreate.restype = ctypes.c_void_p
-        lib.TfLiteInterpreterOptionsSetNumThreads.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-        lib.TfLiteInterpreterOptionsAddDelegate.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-        lib.TfLiteInterpreterOptionsDelete.argtypes = [ctypes.c_void_p]
-        self._delegates: list[int] = []
-        self._interpreters: list[int] = []
-        self._mel = self._interpreter(self._owner.mel_model)
-        self._emb = self._interpreter(self._owner.emb_model)
-        self._resize(self._mel, (1, MEL_CHUNK))
-        self._resize(self._emb, (EMB_BATCH, EMB_MELS, MEL_BINS, 1))
+        from voice_skill.native_stderr import quiet_native_stderr, tflite_info
+
+        # TensorFlow Lite prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to
+        # fd 2 as the interpreters are made (no setting turns it off): held back, -v logs it.
+        with quiet_native_stderr(tflite_info, "TensorFlow Lite"):
+            self._owner = OpenWakeWordFeatures.from_builtin()  # loads the library and both models
+            self._lib = lib = self._owner.lib
+            lib.TfLiteInterpreterOptionsCreate.restype = ctypes.c_void_p
+            lib.TfLiteInterpreterOptionsSetNumThreads.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+            lib.TfLiteInterpreterOptionsAddDelegate.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            lib.TfLiteInterpreterOptionsDelete.argtypes = [ctypes.c_void_p]
+            self._delegates: list[int] = []
+            self._interpreters: list[int] = []
+            self._mel = self._interpreter(self._owner.mel_model)
+            self._emb = self._interpreter(self._owner.emb_model)
+            self._resize(self._mel, (1, MEL_CHUNK))
+            self._resize(self._emb, (EMB_BATCH, EMB_MELS, MEL_BINS, 1))
 
     def _interpreter(self, model) -> int:
         """A single-threaded interpreter with the XNNPACK delegate where the library has it
