@@ -332,17 +332,15 @@ def _to_stderr(line: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from voice_skill.audio import LiveMicrophone, WavSource
-    from voice_skill.intents import IntentMatcher, load_triggers
-    from voice_skill.phrases import bundled_phrases_dir
-    from voice_skill.recognizers.choose import build_recognizer
+    from voice_skill.intents import IntentMatcher
+    from voice_skill.recognizers.choose import build_recognizer, trigger_table
     from voice_skill.runner import EventWriter, Runner
     from voice_skill.night import StreamClock
     from voice_skill.skill import Skill, SkillTiming
     from voice_skill.stopping import stop_on_signals
 
     settings = _settings(args)
-    triggers_file = Path(settings.recognition.triggers) if settings.recognition.triggers else bundled_phrases_dir() / "triggers.toml"
-    table = load_triggers(triggers_file)
+    table = trigger_table(settings.recognition)
     memory = _memory()
     pick = _picker(settings, memory)
     if args.input is not None:

@@ -2,9 +2,9 @@
 
 It shows the microphone's live level as a bar for a few seconds (the audio is measured and
 dropped, never kept), plays the chime and one sentence on the speaker, prints what the skill
-would use (engine, model, the judge, voice, config and state files; the judge's model is
-checked and loaded as 'run' does), and ends with what to fix. Exit status 0 when nothing
-needs fixing, 1 otherwise.
+would use (engine, model, the judge, voice, config and state files; a Vosk model, with the
+trigger phrases, and the judge's model are checked and loaded as 'run' does), and ends with
+what to fix. Exit status 0 when nothing needs fixing, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -143,17 +143,30 @@ def describe_judge(recognition) -> tuple[str, list[str]]:
     return f"judge: unavailable ({status.problem}); the skill listens without it", []
 
 
+def check_vosk(recognition, model: Path | None) -> tuple[str, list[str]]:
+    """Vosk as 'run' builds it (choose.build_recognizer: the trigger phrases, the model
+    loaded, their words in its vocabulary): (line, fixes). Whatever 'run' would refuse to
+    start with is the fix, in the line 'run' gives."""
+    from voice_skill.recognizers.choose import build_recognizer, trigger_table
+
+    try:
+        build_recognizer(recognition, trigger_table(recognition), report=lambda line: None)
+    except UserError as exc:
+        return f"engine: Vosk, model {model or 'missing'}: 'run' refuses to start with it", [str(exc)]
+    return f"engine: Vosk, model {model} (loaded, with the trigger phrases, as 'run' loads it)", []
+
+
 def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=None) -> Report:
     """What the skill would use, and what to fix about it."""
-    from voice_skill.models import find_model
+    from voice_skill.recognizers.choose import uses_vosk
 
     report = Report()
     lines = report.lines
-    model = find_model(settings.recognition.model)
-    engine = settings.recognition.engine
-    if engine == "vosk" or (engine == "auto" and model is not None):
-        lines.append(f"engine: Vosk, model {model if model else 'missing'}")
-        lines.append("judge: not used by Vosk")
+    vosk, model = uses_vosk(settings.recognition)
+    if vosk:
+        line, fixes = check_vosk(settings.recognition, model)
+        lines += [line, "judge: not used by Vosk"]
+        report.fixes += fixes
     else:
         try:
             from voice_skill.recognizers.neural import NeuralUnavailable, load_detector

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from voice_skill.errors import UserError
-from voice_skill.intents import TriggerTable
+from voice_skill.intents import TriggerTable, load_triggers
 from voice_skill.models import find_model
 from voice_skill.recognizers.base import Recognizer
 from voice_skill.recognizers.fusion import FUSED, JUDGE, NEURAL, PHONETIC, SIGNALS  # JUDGE: the judge deciding alone
@@ -166,6 +166,21 @@ def load_wanted_judge(wanted: bool | None, signals: str, report=print, by_defaul
     return status
 
 
+def trigger_table(recognition) -> TriggerTable:
+    """The trigger phrases [recognition] triggers (or --triggers) names; unset: the bundled
+    phrases/triggers.toml."""
+    from voice_skill.phrases import bundled_phrases_dir
+
+    return load_triggers(Path(recognition.triggers) if recognition.triggers else bundled_phrases_dir() / "triggers.toml")
+
+
+def uses_vosk(recognition) -> tuple[bool, Path | None]:
+    """Whether build_recognizer builds Vosk for these settings (--engine vosk, or auto with a
+    model found), and the model folder it would load (None: none found)."""
+    model_path = find_model(recognition.model)
+    return recognition.engine == "vosk" or (recognition.engine == "auto" and model_path is not None), model_path
+
+
 def build_recognizer(recognition, table: TriggerTable, report=print, announce=None) -> Recognizer:
     """recognition: the [recognition] settings (engine auto | vosk | pocketsphinx, model,
     wake_signals, judge). `announce` (default: `report`) gets one line saying which engine is
@@ -174,8 +189,8 @@ def build_recognizer(recognition, table: TriggerTable, report=print, announce=No
     announce = announce or report
     engine = recognition.engine
     phrases, decoys = table.phrases(), list(table.decoys)
-    model_path: Path | None = find_model(recognition.model)
-    if engine == "vosk" or (engine == "auto" and model_path is not None):
+    vosk, model_path = uses_vosk(recognition)
+    if vosk:
         if model_path is None:
             raise UserError("--engine vosk needs a model: run 'voice-skill model download' or pass --model PATH")
         from voice_skill.recognizers.vosk_recognizer import VoskRecognizer, load_model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 from voice_skill.errors import UserError
@@ -18,6 +19,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MIN_CONFIDENCE = 0.7
 MAX_EXTRA_WORDS = 1  # grammar words besides the trigger allowed in one result
+KALDI_LINE = re.compile(r"(LOG|WARNING|ERROR|VLOG\[\d+\]) \(VoskAPI:")
+
+
+def kaldi_line(line: str) -> bool:
+    """A line of Kaldi's own log ("LOG (VoskAPI:...", "WARNING (VoskAPI:...", "ERROR (VoskAPI:...")."""
+    return KALDI_LINE.match(line) is not None
 
 
 def load_model(path: Path):
@@ -28,8 +35,13 @@ def load_model(path: Path):
         raise UserError(f"Vosk model folder {path} does not exist; run 'voice-skill model download' or pass --model with a model folder")
     if not (path / "am").is_dir() and not (path / "final.mdl").exists():
         raise UserError(f"{path} is not a Vosk model folder (no am/ inside); unzip a model from the Vosk model list into models/")
+    from voice_skill.native_stderr import quiet_native_stderr
+
     try:
-        return vosk.Model(str(path))
+        # Kaldi writes its own lines to fd 2 ("ERROR (VoskAPI:Read() ...) Failed to read matrix
+        # from stream."): the line below says it all, -v logs them.
+        with quiet_native_stderr(kaldi_line, "Vosk"):
+            return vosk.Model(str(path))
     except Exception:
         raise UserError(f"Vosk could not load the model in {path}; it is damaged or incomplete: download it again") from None
 
@@ -48,7 +60,7 @@ class VoskRecognizer:
         self._triggers = set(phrases)
         self._trigger_lengths = {len(p.split()) for p in phrases}
         vocabulary = model_words(model, {w for p in list(phrases) + list(decoys) for w in p.split()} | {"[unk]"})
-        for phrase in self._triggers:
+        for phrase in dict.fromkeys(phrases):  # in the file's order: the same line every run
             missing = [w for w in phrase.split() if w not in vocabulary]
             if missing:
                 raise UserError(f"trigger phrase {phrase!r}: word(s) {', '.join(missing)} are not in the Vosk model's vocabulary; choose other words or another model")
