@@ -63,11 +63,56 @@ def test_a_misspelled_category_is_named_with_the_known_ones(tmp_path):
         assert_clean_error(run_cli(*args, "--config", str(config)), "memorys", "the categories are", "memories")
 
 
-def test_say_json_is_the_same_event_as_run():
+SAY_FIELDS = {"event", "intent", "kind", "id", "level", "text", "to", "at"}  # docs/events.md
+SPOKEN_FIELDS = {"seconds", "first_audio_ms", "volume", "ahead"}  # when it was spoken
+
+
+def _say_then_run(tmp_path, audio_cache, config: Path, *extra: str) -> tuple[list[dict], list[dict]]:
+    """The 'say' events of 'say question --json' and then of 'run --json' on a WAV in which a
+    person asks for a question (one private state: the turn is shared)."""
+    from audio_factory import flite, sequence
+
+    audio, _ = sequence([("ask", flite("ask us a question", "kal16", audio_cache))])
+    wav = write_wav(tmp_path / "ask.wav", audio)
+    said = run_cli("say", "question", "--json", "--config", str(config), *extra, timeout=120)
+    assert said.returncode == 0, said.stderr
+    run = run_cli("run", "--input", str(wav), "--json", "--config", str(config), *extra, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return [e for e in json_events(said.stdout) if e["event"] == "say"], [e for e in json_events(run.stdout) if e["event"] == "say"]
+
+
+def test_say_json_is_the_same_event_as_run(tmp_path, audio_cache):
+    """Issue 23: 'say --json' had kind but no at or to, run's say event to but no kind. One
+    event now (voice_skill/events.py), the same keys from both; 'to' follows [couple] names in
+    turn across both commands; 'at' is 0.0 from 'say' (no audio stream: the moment it was asked)."""
     result = run_cli("say", "tip", "--no-speak", "--json")
     assert result.returncode == 0, result.stderr
     (event,) = json_events(result.stdout)
-    assert event["event"] == "say" and event["intent"] == "tip" and event["id"].startswith("t-") and event["text"]
+    assert set(event) == SAY_FIELDS, event
+    assert event["event"] == "say" and event["intent"] == event["kind"] == "tip" and event["id"].startswith("t-") and event["text"]
+    assert event["to"] is None and event["at"] == 0.0
+
+    config = tmp_path / "config.toml"
+    config.write_text('[couple]\nnames = ["Sam", "Alex"]\n')
+    (said,), (answered,) = _say_then_run(tmp_path, audio_cache, config, "--no-speak")
+    assert set(said) == set(answered) == SAY_FIELDS, (said, answered)
+    assert said["kind"] == answered["kind"] == "question"
+    assert (said["to"], answered["to"]) == ("Sam", "Alex")  # say took Sam's turn; run goes on with Alex
+    assert said["at"] == 0.0 and answered["at"] > 1.0
+    plain = run_cli("say", "question", "--no-speak", "--config", str(config))
+    assert plain.stdout.startswith("Sam, "), plain.stdout  # what is said, the name first (Alex's turn came after run's)
+
+
+def test_say_json_is_the_same_event_as_run_when_spoken(tmp_path, audio_cache, room, private_dirs, monkeypatch):
+    """Spoken (the virtual room's speaker), both add the same fields: seconds, first_audio_ms,
+    volume and ahead."""
+    for key, value in {**room.env, **private_dirs}.items():
+        monkeypatch.setenv(key, value)  # run_cli's children: the room's PulseAudio and the private folders
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    (said,), (answered,) = _say_then_run(tmp_path, audio_cache, config, "--output-device", "pulse")
+    assert set(said) == set(answered) == SAY_FIELDS | SPOKEN_FIELDS, (said, answered)
+    assert said["seconds"] > 1.0 and said["first_audio_ms"] > 0 and said["ahead"] is False
 
 
 def test_voice_reset_forgets_the_saved_voice(tmp_path):

@@ -169,7 +169,7 @@ def test_questions_taken_in_turns_across_nights(tmp_path, audio_cache, private_d
     state = json.loads((Path(private_dirs["XDG_STATE_HOME"]) / "voice-skill" / "ritual.json").read_text())
     assert state["next_turn"] == "Sam"
     plain = [e for e in run_events(night) if e["event"] == "say"]  # without names nothing is addressed
-    assert plain and all("to" not in e for e in plain)
+    assert plain and all(e["to"] is None for e in plain)
 
 
 def test_timed_moments_are_off_unless_turned_on(tmp_path):

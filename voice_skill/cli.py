@@ -386,39 +386,47 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
-    from datetime import date
+    import time
+    from datetime import date, datetime
 
+    from voice_skill.events import Spoken, say_event
     from voice_skill.picker import Wanted
+    from voice_skill.runner import EventWriter
+    from voice_skill.skill import Say, take_turn
 
     settings = _settings(args)
-    pick = _picker(settings, _memory())
+    memory = _memory()
+    pick = _picker(settings, memory)
     synthesizer = None if args.no_speak else _synthesizer(_voice(settings, args)[0], _speech_engine(settings))
     answers = _answers(settings, synthesizer)  # a bad speaker fails before a phrase is used
     phrase = pick(Wanted(args.kind, None, date.today(), timed=False))  # nothing here would keep a timed moment's time
-    if answers is None:
-        _print_said(phrase, args.kind, args.json)
-        return 0
-    try:
-        voice = answers.synthesizer.voice
-        if args.volume is None:  # softer at night, unless a volume was asked for
-            from datetime import datetime
-
-            voice = replace(voice, volume=_night_voice(settings).volume_at(datetime.now().astimezone(), voice.volume))
-        sound = answers.sound_for(phrase.text, voice)
-        playback = answers.speaker.play_and_wait(sound)
-    finally:
-        answers.close()
-    if playback.error is not None:
-        raise UserError(f"the speaker failed ({playback.error}); check --output-device (see 'voice-skill devices')")
-    _print_said(phrase, args.kind, args.json)
-    return 0
-
-
-def _print_said(phrase, kind: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"event": "say", "intent": kind, "id": phrase.id, "kind": phrase.kind, "level": phrase.level, "text": phrase.text}, ensure_ascii=False))
+    # A question is addressed to [couple] names in turn, as in 'run' (the turn is shared with it).
+    to, after = take_turn(settings.couple.names, memory.next_turn) if phrase.kind == "question" else (None, None)
+    say = Say(args.kind, phrase, to)
+    spoken = None
+    if answers is not None:
+        try:
+            voice = answers.synthesizer.voice
+            if args.volume is None:  # softer at night, unless a volume was asked for
+                voice = replace(voice, volume=_night_voice(settings).volume_at(datetime.now().astimezone(), voice.volume))
+            started = time.perf_counter()
+            sound, ahead = answers.answer(say.text, voice)
+            playback = answers.speaker.play(sound)
+            first_audio_ms = round((playback.first_sample_at(timeout=2.0) - started) * 1000, 1)
+            playback.wait()
+        finally:
+            answers.close()
+        if playback.error is not None:
+            raise UserError(f"the speaker failed ({playback.error}); check --output-device (see 'voice-skill devices')")
+        spoken = Spoken(sound.duration, first_audio_ms, voice.volume, ahead)
+    if after is not None:
+        memory.set_next_turn(after)
+    if args.json:
+        # The same event as 'run --json' (events.say_event); at: 0.0, the moment it was asked for.
+        EventWriter(sys.stdout, as_json=True)("say", **say_event(say, 0.0, spoken))
     else:
-        print(phrase.text)
+        print(say.text)  # what was said, the name first if it was addressed to one
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

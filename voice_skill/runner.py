@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 import numpy as np
 
 from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, lost_sound, ready_sound
+from voice_skill.events import Spoken, say_event
 from voice_skill.heap import give_back
 from voice_skill.intents import Intent, IntentMatcher
 from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
@@ -376,21 +377,15 @@ class Runner:
             self._speech_done(at + sound.duration)
 
     def _say(self, action: Say, intent: Intent) -> None:
-        phrase = action.phrase
         started = time.perf_counter()
-        said = {"intent": action.intent, "id": phrase.id, "level": phrase.level, "text": phrase.text}
-        if action.to is not None:
-            said["to"] = action.to
         if self.answers is None:
-            self.emit("say", **said, at=round(intent.at, 2))
+            self.emit("say", **say_event(action, intent.at))
             self._speech_done(intent.at)
             return
         voice = self._voice_at(intent.at)
         sound, ahead = self.answers.answer(action.text, voice)
         first_audio_ms = self._play(sound, started)
-        self.emit(
-            "say", **said, at=round(intent.at, 2), seconds=round(sound.duration, 2), first_audio_ms=first_audio_ms, volume=voice.volume, ahead=ahead,
-        )
+        self.emit("say", **say_event(action, intent.at, Spoken(sound.duration, first_audio_ms, voice.volume, ahead)))
         self._prepare_ahead()  # the worker is idle while this answer plays: the next ones now
         if not self.realtime:
             self._speech_done(intent.at + sound.duration)

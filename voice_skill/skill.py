@@ -62,6 +62,15 @@ class Say:
         return f"{self.to}, {self.phrase.text}" if self.to else self.phrase.text
 
 
+def take_turn(names: tuple[str, ...], next_turn: str | None) -> tuple[str | None, str | None]:
+    """Whom a question is addressed to ([couple] names in turn: next_turn, or the first name
+    if next_turn is none of them) and whose turn comes after; (None, None) without names."""
+    if not names:
+        return None, None
+    to = next_turn if next_turn in names else names[0]
+    return to, names[(names.index(to) + 1) % len(names)]
+
+
 @dataclass(frozen=True)
 class NextTurn:
     """Whose turn the next question is (kept across nights)."""
@@ -193,8 +202,7 @@ class Skill:
         return self._take_turn(intent, phrase)
 
     def _take_turn(self, intent: str, phrase: Phrase) -> list[Action]:
-        to = self.next_turn
-        self.next_turn = self.names[(self.names.index(to) + 1) % len(self.names)]
+        to, self.next_turn = take_turn(self.names, self.next_turn)
         self._last_to = to
         return [Say(intent, phrase, to), NextTurn(self.next_turn)]
 
