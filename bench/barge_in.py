@@ -381,7 +381,7 @@ def _packs(config_home: Path, category: str, texts: list[str]) -> None:
     for kind in ("tip", "question"):
         items = "".join(f'\n[[phrase]]\nid = "{category}-{kind}-{i}"\nlevel = "light"\ntext = "{t}"\n' for i, t in enumerate(texts))
         (folder / f"{category}-{kind}.toml").write_text(f'[pack]\nkind = "{kind}"\ncategory = "{category}"\n{items}')
-    (config_home / "config.toml").write_text(f'[content]\ncategories = ["{category}"]\n')
+    (config_home / "config.toml").write_text(f'[content]\ncategories = ["{category}"]\nmoments = false\n')
 
 
 # ---------------------------------------------------------------- cost

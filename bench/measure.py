@@ -127,9 +127,15 @@ class Run:
         return self.returncode == 0 and any(e.get("event") == "done" for e in self.events)
 
 
+# The children's own settings file. The benchmark measures wake phrases: no timed moment (on by
+# default) may keep the skill quiet through the ones after a tip.
+BENCH_CONFIG = "[content]\nmoments = false\n"
+
+
 @dataclass(frozen=True)
 class Sandbox:
-    """A private home for the children: their config, state and data never touch the user's."""
+    """A private home for the children: their config, state and data never touch the user's.
+    Its settings file is BENCH_CONFIG (written by env())."""
 
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -140,6 +146,9 @@ class Sandbox:
         for key, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
             env[key] = str(self.root / sub)
         env.pop("VOICE_SKILL_CONFIG", None)
+        config = self.root / "config" / "voice-skill" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(BENCH_CONFIG, encoding="utf-8")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (*self.first_on_path, str(REPO), env.get("PYTHONPATH", "")) if p)
         env.update(self.extra_env)
         return env

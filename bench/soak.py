@@ -6,7 +6,8 @@
 The night: room tone and a steady fan all through, occasional conversation, and a wake
 phrase (alternating question and tip, flite voices) every ~10 minutes, about 26 dB above the
 fan. It is written to a temporary WAV in blocks (8 hours is about 0.9 GB), fed to
-`voice-skill run --input ... --no-speak --json`, and deleted afterwards. While the program
+`voice-skill run --input ... --no-speak --json` (with a settings file of its own that turns
+the timed moments off), and deleted afterwards. While the program
 runs its resident memory is sampled from /proc twice a second.
 
 Prints: wall time, audio hours, real-time factor, wakes answered/expected, false wakes,
@@ -150,10 +151,12 @@ def _rss_kb(pid: int, field: str = "VmRSS") -> int | None:
 def run_night(night: Night, wav: Path, env: dict | None = None) -> SoakResult:
     import resource
 
+    config = wav.with_name("soak-config.toml")  # its own settings: no timed moment keeps the skill quiet through a wake phrase
+    config.write_text("[content]\nmoments = false\n", encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "voice_skill", "run", "--input", str(wav), "--no-speak", "--json", "-q"],
+        [sys.executable, "-m", "voice_skill", "run", "--input", str(wav), "--no-speak", "--json", "-q", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
     )
     samples: list[int] = []

@@ -81,7 +81,9 @@ def test_follow_up_another_one_inside_the_window(tmp_path, audio_cache):
     parts = [("give us a tip", flite("give us a tip", voice, audio_cache)), ("another one", flite("another one", voice, audio_cache))]
     audio, _ = sequence(parts, gap=1.5)
     wav = write_wav(tmp_path / "followup.wav", audio)
-    result = run_cli("run", "--input", str(wav), "--no-speak", "--json")
+    config = tmp_path / "config.toml"
+    config.write_text("[content]\nmoments = false\n")  # a timed moment would keep it quiet through "another one"
+    result = run_cli("run", "--input", str(wav), "--no-speak", "--json", "--config", str(config))
     events = json_events(result.stdout)
     says = [e for e in events if e["event"] == "say"]
     assert [e["intent"] for e in says] == ["tip", "another"], events

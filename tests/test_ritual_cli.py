@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -63,9 +64,17 @@ def test_deeper_skip_favourite_and_goodnight_in_one_night(tmp_path, audio_cache,
     assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [favorite["id"]]
 
 
+def no_moments(tmp_path: Path) -> str:
+    """A config without the timed moments (on by default): a tip may not be one, which would
+    keep the skill quiet through the phrases after it."""
+    config = tmp_path / "no-moments.toml"
+    config.write_text("[content]\nmoments = false\n")
+    return str(config)
+
+
 def test_something_lighter_after_something_deeper(tmp_path, audio_cache):
     said = ["give me a tip", "something deeper", "lighter please"]
-    events = run_events(session(tmp_path, audio_cache, "slt", said))
+    events = run_events(session(tmp_path, audio_cache, "slt", said), "--config", no_moments(tmp_path))
     says = [e for e in events if e["event"] == "say"]
     assert [(e["intent"], e["level"]) for e in says][1:] == [("deeper", "deeper"), ("lighter", "light")], events
     assert all(e["id"].startswith("t-") for e in says)
@@ -73,7 +82,7 @@ def test_something_lighter_after_something_deeper(tmp_path, audio_cache):
 
 def test_not_that_one_and_good_night_in_another_voice(tmp_path, audio_cache):
     said = ["give us a tip", "not that one", "good night", "give us a tip"]
-    events = run_events(session(tmp_path, audio_cache, "rms", said))
+    events = run_events(session(tmp_path, audio_cache, "rms", said), "--config", no_moments(tmp_path))
     assert [e["intent"] for e in events if e["event"] == "say"] == ["tip", "skip"], events
     assert [e["event"] for e in events if e["event"] in ("skip", "goodnight")] == ["skip", "goodnight"]
     assert [(e["intent"], e["reason"]) for e in events if e["event"] == "ignored"] == [("tip", "quiet")]
@@ -172,13 +181,42 @@ def test_questions_taken_in_turns_across_nights(tmp_path, audio_cache, private_d
     assert plain and all(e["to"] is None for e in plain)
 
 
-def test_timed_moments_are_off_unless_turned_on(tmp_path):
-    def categories(*extra: str) -> set[str]:
+def test_timed_moments_are_on_unless_turned_off(tmp_path):
+    """Issue 23: on by default, off with [content] moments = false. Listed categories are
+    obeyed: the moments come with them only if named there or with moments = true."""
+    config = tmp_path / "config.toml"
+
+    def categories(settings: str | None = None) -> set[str]:
+        extra = ()
+        if settings is not None:
+            config.write_text(settings)
+            extra = ("--config", str(config))
         result = run_cli("phrases", "list", "--json", *extra)
         assert result.returncode == 0, result.stderr
         return {json.loads(line)["category"] for line in result.stdout.splitlines()}
 
-    assert "moments" not in categories()
-    config = tmp_path / "config.toml"
-    config.write_text("[content]\nmoments = true\n")
-    assert "moments" in categories("--config", str(config))
+    assert "moments" in categories()
+    assert "moments" not in categories("[content]\nmoments = false\n")
+    assert categories('[content]\ncategories = ["us"]\n') == {"us"}
+    assert categories('[content]\ncategories = ["us"]\nmoments = true\n') == {"us", "moments"}
+    assert categories('[content]\ncategories = ["us", "moments"]\n') == {"us", "moments"}
+    assert categories('[content]\ncategories = ["us", "moments"]\nmoments = false\n') == {"us"}
+
+
+@requires_flite
+def test_a_tip_by_default_can_be_a_timed_moment(tmp_path, audio_cache):
+    """With the default settings the timed moments are among the tips: with only them left in
+    the bag (every other tip skipped today), "give us a tip" starts a timer; with moments =
+    false it does not."""
+    from voice_skill.phrases import bundled_phrases_dir, load_library
+
+    tips = [p for p in load_library([bundled_phrases_dir()]) if p.kind == "tip" and p.category not in ("sexual", "moments")]
+    state = Path(os.environ["XDG_STATE_HOME"]) / "voice-skill"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "ritual.json").write_text(json.dumps({"version": 1, "skipped": {p.id: date.today().isoformat() for p in tips}, "favorites": []}))
+    events = run_events(session(tmp_path, audio_cache, "kal16", ["give us a tip"]))
+    (said,) = [e for e in events if e["event"] == "say"]
+    assert said["id"].startswith("t-moments-"), events
+    assert [e["id"] for e in events if e["event"] == "timer"] == [said["id"]], events
+    off = run_events(session(tmp_path, audio_cache, "kal16", ["give us a tip"], name="off.wav"), "--config", no_moments(tmp_path))
+    assert not [e for e in off if e["event"] == "timer"], off

@@ -170,7 +170,7 @@ def _content_filter(settings: Settings):
     return ContentFilter(
         categories=frozenset(content.categories) if content.categories else None,
         levels=frozenset(content.levels),
-        include=frozenset(name for name, on in (("sexual", content.sexual), ("moments", content.moments)) if on),
+        include=frozenset(name for name, on in (("sexual", content.sexual), ("moments", content.timed_moments)) if on),
     )
 
 

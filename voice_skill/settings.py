@@ -32,7 +32,8 @@ checked, and a bad one is reported with the file and the key.
     levels = ["light", "deeper"]
     categories = ["playful", "memories"]   # omit for all
     sexual = false            # the sexual-intimacy tips are off unless true
-    moments = false           # the timed moments ("two minutes of eye contact") are off unless true
+    moments = true            # the timed moments ("two minutes of eye contact"); false turns them off
+                              # (unset, with categories listed: only if they name "moments")
     phrases_dir = "/path/to/my/packs"
 
     [skill]
@@ -130,8 +131,17 @@ class ContentSettings:
     levels: tuple[str, ...] = ("light", "deeper")
     categories: tuple[str, ...] | None = None
     sexual: bool = False
-    moments: bool = False  # timed moments: the skill then keeps quiet for up to half an hour
+    # Timed moments (the skill then keeps quiet for up to half an hour): on unless false. Unset
+    # (None) and with categories listed, only if they name "moments"; true adds them to the list.
+    moments: bool | None = None
     phrases_dir: str | None = None
+
+    @property
+    def timed_moments(self) -> bool:
+        """Whether the timed moments are on (see moments)."""
+        if self.moments is not None:
+            return self.moments
+        return self.categories is None or "moments" in self.categories
 
 
 @dataclass(frozen=True)
