@@ -12,7 +12,7 @@ import numpy as np
 
 from audio_factory import write_wav
 from conftest import assert_clean_error as shared_clean_error
-from conftest import json_events, run_cli
+from conftest import json_events, requires_flite, run_cli
 
 
 def assert_clean_error(result, *needles: str) -> None:
@@ -81,6 +81,7 @@ def _say_then_run(tmp_path, audio_cache, config: Path, *extra: str) -> tuple[lis
     return [e for e in json_events(said.stdout) if e["event"] == "say"], [e for e in json_events(run.stdout) if e["event"] == "say"]
 
 
+@requires_flite
 def test_say_json_is_the_same_event_as_run(tmp_path, audio_cache):
     """Issue 23: 'say --json' had kind but no at or to, run's say event to but no kind. One
     event now (voice_skill/events.py), the same keys from both; 'to' follows [couple] names in
@@ -103,6 +104,7 @@ def test_say_json_is_the_same_event_as_run(tmp_path, audio_cache):
     assert plain.stdout.startswith("Sam, "), plain.stdout  # what is said, the name first (Alex's turn came after run's)
 
 
+@requires_flite
 def test_say_json_is_the_same_event_as_run_when_spoken(tmp_path, audio_cache, room, private_dirs, monkeypatch):
     """Spoken (the virtual room's speaker), both add the same fields: seconds, first_audio_ms,
     volume and ahead."""
