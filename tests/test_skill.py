@@ -150,3 +150,13 @@ def test_barge_in_on_a_timed_moment_leaves_no_timer():
     assert skill.on_intent(intent("stop", 2.0)) == [StopSpeaking()]
     assert skill.on_speech_done(2.1) == []
     assert skill.on_time(100.0) == []
+
+
+def test_a_question_addressed_by_name_reads_as_one_sentence():
+    from voice_skill.skill import addressed
+
+    phrase = Phrase(id="q-x-01", kind="question", category="playful", level="light", text="What would you cook for me?", source="test:1")
+    assert Say("question", phrase, to="Sam").text == "Sam, what would you cook for me?"
+    assert Say("question", phrase).text == "What would you cook for me?"
+    assert addressed("I never told you this: what scared you as a child?").startswith("I never")
+    assert addressed("TV off: what do you see?").startswith("TV off")

@@ -59,7 +59,16 @@ class Say:
     @property
     def text(self) -> str:
         """What is said: the phrase, addressed to `to` if there is one."""
-        return f"{self.to}, {self.phrase.text}" if self.to else self.phrase.text
+        return f"{self.to}, {addressed(self.phrase.text)}" if self.to else self.phrase.text
+
+
+def addressed(text: str) -> str:
+    """A phrase after a name and a comma: "Sam, what ..." (its first word lower-cased unless
+    that word is "I", "I'm"..., or written in capitals, like a name or "TV")."""
+    first = text.split(" ", 1)[0]
+    if not first[:1].isupper() or first == "I" or first.startswith("I'") or first[1:2].isupper() or len(first) == 1 and first != "A":
+        return text
+    return first[0].lower() + text[1:]
 
 
 def take_turn(names: tuple[str, ...], next_turn: str | None) -> tuple[str | None, str | None]:
