@@ -185,6 +185,7 @@ def cmd_speech(args: argparse.Namespace) -> int:
     from voice_skill.phrases import bundled_phrases_dir
     from voice_skill.piper_voice import piper_installed, voice_file
     from voice_skill.recognizers.choose import build_wake_engine
+    from voice_skill import speech
     from voice_skill.speech import SpeechEngine, Synthesizer, Voice
 
     name = args.engine
@@ -197,8 +198,11 @@ def cmd_speech(args: argparse.Namespace) -> int:
         engine = SpeechEngine()
     question = "From sunrise to sunset, what would your perfect day look like?"
     started = time.monotonic()
-    # A generous render timeout: under qemu every instruction is emulated (the skill's own
-    # 10 s is for real hardware). The worker's start-up timeout is the skill's own.
+    # Generous timeouts: under qemu every instruction is emulated, many times slower than a Pi
+    # (the skill's own, 20 s to start and 10 s a render, are for real hardware). The start-up
+    # time is reported against the skill's own.
+    own_start = speech.START_TIMEOUT_SECONDS
+    speech.START_TIMEOUT_SECONDS = max(own_start, args.timeout)
     with Synthesizer(Voice(), timeout=args.timeout, engine=engine) as synth:
         try:
             synth.start()
@@ -206,7 +210,7 @@ def cmd_speech(args: argparse.Namespace) -> int:
             report(False, f"{label}: the speech worker starts", f"{type(exc).__name__}: {exc}")
             return 1
         start_s = time.monotonic() - started
-        report(True, f"{label}: the speech worker starts", f"{engine.describe()}, {start_s:.1f} s")
+        report(True, f"{label}: the speech worker starts", f"{engine.describe()}, {start_s:.1f} s here; the skill waits up to {own_start:g} s")
         t = time.monotonic()
         sound = synth.render(question)
         render_s = time.monotonic() - t
