@@ -3,7 +3,8 @@
 The sink is the room's air: the skill plays into it, the test plays speech into it with
 paplay, and its monitor source is the skill's microphone (sounddevice opens it through
 ALSA's `pulse` device). The test records the room with parec to hear what the skill said,
-and can pull the skill's microphone out (cut_microphone_of) through the server's command line.
+and can pull the skill's microphone out (cut_microphone_of) through the server's command line,
+or give it a microphone that is unplugged and plugged in again (USB_MICROPHONE).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 RATE = 16000
+USB_MICROPHONE = "usbmic"  # the pluggable microphone's name, in the sound server and in ALSA
 ROOM_CONFIG = """\
 load-module module-native-protocol-unix auth-anonymous=1
 load-module module-cli-protocol-unix
@@ -106,6 +108,31 @@ class VirtualRoom:
         for stream in streams:
             self.command(f"kill-source-output {stream}")
         return len(streams)
+
+    def usb_microphone_for(self, config_home: Path) -> None:
+        """Lets a program whose XDG_CONFIG_HOME is `config_home` open the pluggable microphone
+        by name (--input-device usbmic): an ALSA device of its own (alsa-lib reads
+        $XDG_CONFIG_HOME/alsa/asoundrc) on the sound server's source of that name. PortAudio
+        lists it always; opening it fails while it is unplugged."""
+        (config_home / "alsa").mkdir(parents=True, exist_ok=True)
+        (config_home / "alsa" / "asoundrc").write_text(f'pcm.{USB_MICROPHONE} {{\n    type pulse\n    device "{USB_MICROPHONE}"\n}}\n')
+
+    def plug_in_microphone(self) -> None:
+        """A USB microphone plugged in: a source of its own that hears the room's air (a remap
+        of room.monitor)."""
+        self.command(f"load-module module-remap-source source_name={USB_MICROPHONE} master=room.monitor")
+
+    def unplug_microphone(self, pid: int | None = None) -> None:
+        """The USB microphone pulled out: its source goes, and with it the recording streams of
+        process `pid` (the sound server would move them to room.monitor; an unplugged device's
+        stream ends)."""
+        modules = subprocess.run(["pactl", "list", "short", "modules"], env=self.env, capture_output=True, text=True, check=True).stdout
+        for line in modules.splitlines():
+            index, name, *arguments = line.split("\t")
+            if name == "module-remap-source" and f"source_name={USB_MICROPHONE}" in " ".join(arguments):
+                self.command(f"unload-module {index}")
+        if pid is not None:
+            self.cut_microphone_of(pid)
 
     def play(self, wav: Path) -> None:
         subprocess.run(["paplay", "--device=room", str(wav)], env=self.env, check=True, timeout=60)

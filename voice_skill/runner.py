@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import numpy as np
 
-from voice_skill.audio import AudioSource, Playback, Sound, Speaker, chime, lost_sound, ready_sound
+from voice_skill.audio import AudioChunk, AudioSource, Playback, Sound, Speaker, chime, lost_sound, ready_sound
 from voice_skill.events import Spoken, say_event
 from voice_skill.heap import give_back
 from voice_skill.intents import Intent, IntentMatcher
-from voice_skill.recognizers.base import SAMPLE_RATE, Recognizer
+from voice_skill.recognizers.base import SAMPLE_RATE, Heard, Recognizer
 from voice_skill.memory import Memory
 from voice_skill.night import NightVoice
 from voice_skill.skill import TIMER, AdjustVoice, Favorite, Forget, Goodnight, Ignored, NextTurn, Say, Skill, StartTimer, StopSpeaking, StopTimer, TimeUp
@@ -172,6 +172,8 @@ class Runner:
         self._voice_changed = False  # "speak louder" (or any change) this session wins over the night volume
         self.now = 0.0
         self.recognizer_errors = 0
+        self._fed = 0  # samples fed to the recognizer: its clock
+        self._shift = 0.0  # stream seconds less the recognizer's, at the last chunk fed
         self._playback: Playback | None = None
         self._stopping = False
         self.wakes = 0
@@ -198,13 +200,13 @@ class Runner:
                 self.now = chunk.start + len(chunk.pcm) / 2 / SAMPLE_RATE
                 self._check_playback()
                 self._carry_out_timed(self.skill.on_time(self.now), self.now)
-                self._handle_results(self._recognize(chunk.pcm))
+                self._handle_results(self._recognize(chunk))
                 if self.now - self._prepared_at >= PREPARE_EVERY:
                     self._prepare_ahead()
                 if self._stopping:
                     break
             if not self._stopping:
-                self._handle_results(self.recognizer.finish())
+                self._handle_results(self._on_stream_clock(self.recognizer.finish()))
             if self._playback is not None and not self._stopping:  # a file's last answer is played to its end; a stop cuts it
                 self._playback.wait(60)
                 self._check_playback()
@@ -269,15 +271,32 @@ class Runner:
         # a little after (the speaker's latency), is the sound itself.
         return time.monotonic() - started + READY_SOUND_TAIL
 
-    def _recognize(self, pcm: bytes) -> list:
+    def _recognize(self, chunk: AudioChunk) -> list[Heard]:
         """Feed the recognizer; a chunk it chokes on is dropped and listening goes on."""
+        self._shift = chunk.start - self._fed / SAMPLE_RATE
+        self._fed += len(chunk.pcm) // 2
         try:
-            return self.recognizer.feed(pcm)
+            results = self.recognizer.feed(chunk.pcm)
         except Exception as exc:
             self.recognizer_errors += 1
             if self.recognizer_errors in (1, 10, 100) or self.recognizer_errors % 1000 == 0:
                 log.error("the recognizer failed on a piece of audio (%s: %s); dropped it (%d so far)", type(exc).__name__, exc, self.recognizer_errors)
             return []
+        return self._on_stream_clock(results)
+
+    def _on_stream_clock(self, results: list[Heard]) -> list[Heard]:
+        """Results with their times on the stream's clock. The recognizer counts the audio it
+        was fed; the stream's clock also counts what it was not: its own ready sound, and a
+        microphone outage (issue 23: after ten seconds without a microphone, what was said
+        after the next answer was taken for its own voice for ten seconds). A file's chunks
+        all go in: there the two are the same."""
+        shift = self._shift
+        if not shift:
+            return results
+        return [
+            replace(heard, at=heard.at + shift, start=None if heard.start is None else heard.start + shift, end=None if heard.end is None else heard.end + shift)
+            for heard in results
+        ]
 
     def _handle_results(self, results) -> None:
         for heard in results:
