@@ -271,3 +271,25 @@ def test_quiet_runs_and_checks_print_no_tensorflow_info(tmp_path):
     check = run_cli("check", "--seconds", "0.5", "-q", timeout=60)
     assert "wake signals fused" in check.stdout, check.stdout  # the neural signal loaded
     assert "XNNPACK" not in check.stderr and "INFO:" not in check.stderr, check.stderr
+
+
+def test_check_builds_the_wake_engine_as_run_does(tmp_path):
+    """A trigger word the PocketSphinx dictionary lacks: 'run' refuses it, and 'check' lists
+    run's own line as the fix (it used to describe the engine without building it)."""
+    bundled = (Path(__file__).resolve().parent.parent / "phrases" / "triggers.toml").read_text("utf-8")
+    triggers = tmp_path / "triggers.toml"
+    triggers.write_text(bundled.replace('"ask us a question", "ask me', '"ask us a qwzrtx", "ask me'), "utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[recognition]\ntriggers = "{triggers}"\n', "utf-8")
+    wav = write_wav(tmp_path / "quiet.wav", np.zeros(16000, np.float32))
+    run = run_cli("run", "--input", str(wav), "--no-speak", "--config", str(config))
+    assert_clean_error(run, "qwzrtx", "not in the PocketSphinx dictionary")
+    refused = run.stderr.strip().removeprefix("voice-skill: error: ")
+    check = run_cli("check", "--seconds", "0.5", "--no-speak", "--config", str(config))
+    assert check.returncode == 1 and "Traceback" not in check.stderr, check.stderr
+    assert "engine: PocketSphinx (bundled English model): 'run' refuses to start" in check.stdout, check.stdout
+    assert f"  - {refused}" in check.stdout.partition("to fix:")[2].splitlines(), check.stdout
+    config.write_text("", "utf-8")  # the bundled triggers: nothing about the engine to fix
+    fine = run_cli("check", "--seconds", "0.5", "--no-speak", "--config", str(config))
+    assert "engine: PocketSphinx (bundled English model), wake signals" in fine.stdout, fine.stdout
+    assert "PocketSphinx" not in fine.stdout.partition("to fix:")[2], fine.stdout

@@ -156,6 +156,19 @@ def check_vosk(recognition, model: Path | None) -> tuple[str, list[str]]:
     return f"engine: Vosk, model {model} (loaded, with the trigger phrases, as 'run' loads it)", []
 
 
+def pocketsphinx_refused(recognition) -> str | None:
+    """The line 'run' would refuse to start with (a triggers file it cannot read, a word the
+    dictionary lacks, a judge asked for and missing), building the wake engine as 'run'
+    does (choose.build_recognizer); None when it starts."""
+    from voice_skill.recognizers.choose import build_recognizer, trigger_table
+
+    try:
+        build_recognizer(recognition, trigger_table(recognition), report=lambda line: None)
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
 def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=None) -> Report:
     """What the skill would use, and what to fix about it."""
     from voice_skill.recognizers.choose import uses_vosk
@@ -177,6 +190,10 @@ def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=No
             signals = f"phonetic only ({exc})"
         lines.append(f"engine: PocketSphinx (bundled English model), wake signals {signals}; Vosk model: {model or 'none (optional)'}")
         line, fixes = describe_judge(settings.recognition)
+        refused = None if fixes else pocketsphinx_refused(settings.recognition)  # the judge's own fix says it
+        if refused is not None:
+            lines[-1] = "engine: PocketSphinx (bundled English model): 'run' refuses to start with these settings"
+            fixes = [refused]
         lines.append(line)
         report.fixes += fixes
     if speech_engine is not None and not isinstance(speech_engine, str) and speech_engine.name == "piper":
