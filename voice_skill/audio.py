@@ -534,10 +534,12 @@ class Playback:
             self._first_sample_at = time.perf_counter()
             self._first_sample.set()
 
-    def first_sample_at(self, timeout: float) -> float:
-        """perf_counter() time at which the first block reached the device (now, if it never did)."""
+    def first_audio_ms(self, started: float, timeout: float = 2.0) -> float:
+        """Milliseconds from `started` (a perf_counter() time: the decision to answer) to the
+        first block reaching the device (to now, if it has not within `timeout` seconds)."""
         self._first_sample.wait(timeout)
-        return self._first_sample_at if self._first_sample.is_set() else time.perf_counter()
+        reached = self._first_sample_at if self._first_sample.is_set() else time.perf_counter()
+        return round((reached - started) * 1000, 1)
 
     def stop(self) -> None:
         self._stop.set()

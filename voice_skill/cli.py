@@ -412,7 +412,7 @@ def cmd_say(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             sound, ahead = answers.answer(say.text, voice)
             playback = answers.speaker.play(sound)
-            first_audio_ms = round((playback.first_sample_at(timeout=2.0) - started) * 1000, 1)
+            first_audio_ms = playback.first_audio_ms(started)
             playback.wait()
         finally:
             answers.close()

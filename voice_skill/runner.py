@@ -414,7 +414,7 @@ class Runner:
         started = time.perf_counter() if started is None else started
         self._cut_playback()
         playback = self.answers.speaker.play(sound)
-        first_audio_ms = round((playback.first_sample_at(timeout=2.0) - started) * 1000, 1)
+        first_audio_ms = playback.first_audio_ms(started)
         if self.realtime:
             self._playback = playback
         else:

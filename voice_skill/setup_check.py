@@ -147,19 +147,16 @@ def check_vosk(recognition, model: Path | None) -> tuple[str, list[str]]:
     """Vosk as 'run' builds it (choose.build_recognizer: the trigger phrases, the model
     loaded, their words in its vocabulary): (line, fixes). Whatever 'run' would refuse to
     start with is the fix, in the line 'run' gives."""
-    from voice_skill.recognizers.choose import build_recognizer, trigger_table
-
-    try:
-        build_recognizer(recognition, trigger_table(recognition), report=lambda line: None)
-    except UserError as exc:
-        return f"engine: Vosk, model {model or 'missing'}: 'run' refuses to start with it", [str(exc)]
+    refused = refused_by_run(recognition)
+    if refused is not None:
+        return f"engine: Vosk, model {model or 'missing'}: 'run' refuses to start with it", [refused]
     return f"engine: Vosk, model {model} (loaded, with the trigger phrases, as 'run' loads it)", []
 
 
-def pocketsphinx_refused(recognition) -> str | None:
-    """The line 'run' would refuse to start with (a triggers file it cannot read, a word the
-    dictionary lacks, a judge asked for and missing), building the wake engine as 'run'
-    does (choose.build_recognizer); None when it starts."""
+def refused_by_run(recognition) -> str | None:
+    """The line 'run' would refuse to start with (a triggers file it cannot read, a Vosk model
+    that does not load, a word the model or dictionary lacks, a judge asked for and missing),
+    building the recognizer as 'run' does (choose.build_recognizer); None when it starts."""
     from voice_skill.recognizers.choose import build_recognizer, trigger_table
 
     try:
@@ -190,7 +187,7 @@ def describe_setup(settings: Settings, voice, voice_file: Path, speech_engine=No
             signals = f"phonetic only ({exc})"
         lines.append(f"engine: PocketSphinx (bundled English model), wake signals {signals}; Vosk model: {model or 'none (optional)'}")
         line, fixes = describe_judge(settings.recognition)
-        refused = None if fixes else pocketsphinx_refused(settings.recognition)  # the judge's own fix says it
+        refused = None if fixes else refused_by_run(settings.recognition)  # the judge's own fix says it
         if refused is not None:
             lines[-1] = "engine: PocketSphinx (bundled English model): 'run' refuses to start with these settings"
             fixes = [refused]

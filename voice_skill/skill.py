@@ -66,9 +66,8 @@ def addressed(text: str) -> str:
     """A phrase after a name and a comma: "Sam, what ..." (its first word lower-cased unless
     that word is "I", "I'm"..., or written in capitals, like a name or "TV")."""
     first = text.split(" ", 1)[0]
-    if not first[:1].isupper() or first == "I" or first.startswith("I'") or first[1:2].isupper() or len(first) == 1 and first != "A":
-        return text
-    return first[0].lower() + text[1:]
+    ordinary = first[:1].isupper() and not first[1:2].isupper() and not first.startswith("I'") and (len(first) > 1 or first == "A")
+    return first[0].lower() + text[1:] if ordinary else text
 
 
 def take_turn(names: tuple[str, ...], next_turn: str | None) -> tuple[str | None, str | None]:
