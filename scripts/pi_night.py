@@ -181,10 +181,10 @@ def cmd_speech(args: argparse.Namespace) -> int:
     import numpy as np
     import soxr
 
-    from voice_skill.intents import IntentMatcher, load_triggers
-    from voice_skill.phrases import bundled_phrases_dir
+    from voice_skill.intents import IntentMatcher
     from voice_skill.piper_voice import piper_installed, voice_file
-    from voice_skill.recognizers.choose import build_wake_engine
+    from voice_skill.recognizers.choose import build_wake_engine, trigger_table
+    from voice_skill.settings import RecognitionSettings
     from voice_skill import speech
     from voice_skill.speech import SpeechEngine, Synthesizer, Voice
 
@@ -232,7 +232,7 @@ def cmd_speech(args: argparse.Namespace) -> int:
     y = y / max(1e-6, float(np.abs(y).max())) * 0.5
     y = np.concatenate([np.zeros(RATE, np.float32), y, np.zeros(2 * RATE, np.float32)])
     pcm = (y * 32767).astype(np.int16).tobytes()
-    table = load_triggers(bundled_phrases_dir() / "triggers.toml")
+    table = trigger_table(RecognitionSettings())  # the triggers run uses when none are set
     recognizer, matcher = build_wake_engine("fused", table, report=lambda line: None), IntentMatcher(table)
     heard = []
     for i in range(0, len(pcm), 3200):
